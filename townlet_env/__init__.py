@@ -1,0 +1,69 @@
+"""Townlet: a small-town life simulation for multi-agent RL, as a PettingZoo environment.
+
+Import stays light: numpy, pydantic, gymnasium and pettingzoo only (no torch, SB3,
+imitation or wandb; those live in ``training`` behind the ``[train]`` extra).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pettingzoo.utils.conversions import parallel_to_aec
+
+from townlet_env.actions import Option, Primitive
+from townlet_env.config import TICKS_PER_DAY, ConfigError, TownConfig, load_config, make_config
+from townlet_env.env import TownletParallelEnv
+from townlet_env.rewards.guard import RewardGuard
+
+__all__ = [
+    "TICKS_PER_DAY",
+    "ConfigError",
+    "Option",
+    "Primitive",
+    "RewardGuard",
+    "TownConfig",
+    "TownletParallelEnv",
+    "env",
+    "load_config",
+    "make_config",
+    "parallel_env",
+]
+__version__ = "0.1.0"
+
+
+def parallel_env(
+    config: TownConfig | str | None = None,
+    *,
+    obs_variant: str = "hybrid",
+    action_mode: str = "option",
+    num_agents: int | None = None,
+    render_mode: str | None = None,
+    **overrides: Any,
+) -> RewardGuard:
+    """A Townlet town as a PettingZoo ``ParallelEnv``, with the reward guardrails applied.
+
+    Args:
+        config: a :class:`TownConfig`, a path to a YAML config, or ``None`` for the default.
+        obs_variant: ``"full"``, ``"hybrid"`` or ``"compact"``.
+        action_mode: ``"option"`` (intents run by the navigator) or ``"primitive"``.
+        num_agents: seats in the town (default from the config).
+        render_mode: ``"ansi"``, ``"rgb_array"`` or ``None``.
+        **overrides: further config keys, e.g. ``seed=3`` or ``max_ticks=4320``.
+
+    Raises:
+        ConfigError: a bad key or value, naming it.
+
+    """
+    fields: dict[str, Any] = {"obs_variant": obs_variant, "action_mode": action_mode, **overrides}
+    if num_agents is not None:
+        fields["num_agents"] = num_agents
+    if isinstance(config, TownConfig):
+        cfg = load_config(None, **{**config.model_dump(), **fields})
+    else:
+        cfg = load_config(config, **fields)
+    return RewardGuard(TownletParallelEnv(cfg, render_mode=render_mode))
+
+
+def env(config: TownConfig | str | None = None, **kwargs: Any) -> Any:
+    """The AEC form of :func:`parallel_env` (same arguments)."""
+    return parallel_to_aec(parallel_env(config, **kwargs))

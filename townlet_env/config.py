@@ -1,0 +1,308 @@
+"""Typed configuration: pydantic models (frozen, ``extra="forbid"``) and YAML loading.
+
+Every config has a ``config_id`` (a human label) and an :meth:`TownConfig.identity` hash
+that covers the config values and the bytes of the map and affordance manifest it names,
+so two runs with the same identity simulate the same town.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+#: The one time constant: 1 tick is 1 sim minute, so a sim day is 1,440 ticks.
+TICKS_PER_DAY = 1440
+#: Needs, in the column order used by every array in the package.
+NEEDS: tuple[str, ...] = ("hunger", "hygiene", "energy")
+
+NeedName = Literal["hunger", "hygiene", "energy"]
+ObsVariant = Literal["full", "hybrid", "compact"]
+ActionMode = Literal["option", "primitive"]
+
+DATA_DIR = Path(str(resources.files("townlet_env") / "data"))
+
+
+class ConfigError(ValueError):
+    """A config file or value is invalid; the message names the file and the key."""
+
+
+class Strict(BaseModel):
+    """Base for every config model: unknown keys are errors and values are immutable."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class NeedsConfig(Strict):
+    """Per-tick decay of each need (satiation in [0, 1], 1 = fully satisfied)."""
+
+    decay: dict[NeedName, float] = Field(
+        default_factory=lambda: {"hunger": 0.0009, "hygiene": 0.0004, "energy": 0.0005}
+    )
+    initial_low: float = Field(0.6, ge=0.0, le=1.0)
+    initial_high: float = Field(0.9, ge=0.0, le=1.0)
+
+    @model_validator(mode="after")
+    def _check(self) -> NeedsConfig:
+        missing = set(NEEDS) - set(self.decay)
+        if missing:
+            raise ValueError(f"decay is missing needs {sorted(missing)}")
+        if any(not 0.0 <= v <= 0.1 for v in self.decay.values()):
+            raise ValueError("decay rates must lie in [0, 0.1] per tick")
+        if self.initial_low > self.initial_high:
+            raise ValueError("initial_low must not exceed initial_high")
+        return self
+
+
+class JobConfig(Strict):
+    """A daily shift at a workplace object type, paid per tick of work."""
+
+    workplace: str
+    affordance: str
+    start: int = Field(ge=0, lt=TICKS_PER_DAY, description="minute of day the shift starts")
+    end: int = Field(gt=0, le=TICKS_PER_DAY, description="minute of day the shift ends")
+    wage: float = Field(0.01, ge=0.0, le=1.0, description="money per tick worked")
+    late_penalty: float = Field(0.1, ge=0.0)
+    absence_penalty: float = Field(0.2, ge=0.0)
+
+    @model_validator(mode="after")
+    def _check(self) -> JobConfig:
+        if self.end <= self.start:
+            raise ValueError("end must be after start (shifts do not cross midnight)")
+        return self
+
+
+class EmploymentConfig(Strict):
+    grace_ticks: int = Field(10, ge=0, le=120)
+    absent_after_ticks: int = Field(60, ge=1, le=480)
+
+
+class EconomyConfig(Strict):
+    """Prices are named so affordances can refer to them (``price: meal``)."""
+
+    prices: dict[str, float] = Field(
+        default_factory=lambda: {"meal": 1.0, "ingredients": 0.6, "shower": 0.3}
+    )
+    starting_wallet: float = Field(4.0, ge=0.0)
+    restock_minute: int = Field(300, ge=0, lt=TICKS_PER_DAY)
+    meals_per_day: float = Field(3.0, gt=0.0, description="basket: meals an agent buys a day")
+    showers_per_day: float = Field(1.0, ge=0.0)
+
+    @model_validator(mode="after")
+    def _check(self) -> EconomyConfig:
+        bad = [k for k, v in self.prices.items() if v < 0]
+        if bad:
+            raise ValueError(f"prices must be >= 0: {bad}")
+        return self
+
+
+class QueueConfig(Strict):
+    cooldown_ticks: int = Field(20, ge=0, le=1440)
+    conflict_wait_ticks: int = Field(40, ge=1, le=1440)
+    conflict_rivalry: float = Field(0.15, ge=0.0, le=1.0)
+
+
+class RelationshipConfig(Strict):
+    """Sparse ties: at most ``max_ties`` per agent; deltas are (trust, familiarity, rivalry)."""
+
+    max_ties: int = Field(6, ge=1, le=32)
+    decay_interval: int = Field(60, ge=1)
+    decay_factor: float = Field(0.995, gt=0.0, le=1.0)
+    drop_below: float = Field(0.01, ge=0.0)
+    avoid_rivalry: float = Field(0.7, ge=0.0, le=1.0)
+    chat_cooldown_ticks: int = Field(60, ge=0)
+    chat_base_success: float = Field(0.7, ge=0.0, le=1.0)
+    events: dict[str, tuple[float, float, float]] = Field(
+        default_factory=lambda: {
+            "chat_success": (0.06, 0.1, 0.0),
+            "chat_failure": (0.0, -0.03, 0.05),
+            "shared_meal": (0.05, 0.1, 0.0),
+            "queue_conflict": (-0.05, 0.0, 0.15),
+            "coworker": (0.01, 0.02, 0.0),
+        }
+    )
+
+
+class LifecycleConfig(Strict):
+    faint_after_ticks: int = Field(30, ge=1, description="ticks a need may sit at 0")
+    respawn: bool = Field(True, description="refill a seat with a new identity after a death")
+    respawn_delay: tuple[int, int] = (5, 20)
+    max_absent_shifts: int = Field(3, ge=1, description="absences in 7 days before eviction")
+    daily_exit_cap: int = Field(2, ge=0)
+    respawn_needs: float = Field(0.8, ge=0.0, le=1.0)
+
+    @model_validator(mode="after")
+    def _check(self) -> LifecycleConfig:
+        lo, hi = self.respawn_delay
+        if not 0 < lo <= hi:
+            raise ValueError("respawn_delay must be (low, high) with 0 < low <= high")
+        return self
+
+
+class ClipConfig(Strict):
+    per_tick: float = Field(0.1, gt=0.0, le=10.0)
+    per_episode: float = Field(50.0, gt=0.0)
+    death_window_ticks: int = Field(10, ge=0, le=1440)
+
+
+class RewardConfig(Strict):
+    """Per-tick reward terms; see docs/environment.md for the formulas."""
+
+    needs_weights: dict[NeedName, float] = Field(
+        default_factory=lambda: {"hunger": 1.0, "hygiene": 0.6, "energy": 0.8}
+    )
+    needs_scale: float = Field(0.02, ge=0.0, le=1.0)
+    survival: float = Field(0.005, ge=0.0, le=0.1)
+    wage_scale: float = Field(1.0, ge=0.0, le=10.0)
+    punctuality_bonus: float = Field(0.05, ge=0.0, le=0.5)
+    lateness_penalty: float = Field(-0.05, le=0.0)
+    chat_base: float = Field(0.01, ge=0.0, le=0.1)
+    chat_trust: float = Field(0.03, ge=0.0, le=0.1)
+    chat_familiarity: float = Field(0.02, ge=0.0, le=0.1)
+    faint_penalty: float = Field(-1.0, ge=-5.0, le=0.0)
+    eviction_penalty: float = Field(-2.0, ge=-5.0, le=0.0)
+    clip: ClipConfig = Field(default_factory=ClipConfig)
+
+    @model_validator(mode="after")
+    def _check(self) -> RewardConfig:
+        if set(self.needs_weights) != set(NEEDS):
+            raise ValueError(f"needs_weights must name exactly {list(NEEDS)}")
+        return self
+
+
+class ObservationConfig(Strict):
+    window: int = Field(11, ge=3, le=31, description="egocentric map window (odd)")
+    social_friends: int = Field(2, ge=0, le=8)
+    social_rivals: int = Field(2, ge=0, le=8)
+
+    @model_validator(mode="after")
+    def _check(self) -> ObservationConfig:
+        if self.window % 2 == 0:
+            raise ValueError("window must be odd so the agent sits at its centre")
+        return self
+
+
+class OptionConfig(Strict):
+    """How option-mode intents map onto the manifest, and the commit window."""
+
+    commit_ticks: int = Field(15, ge=1, le=240)
+    hard_need_threshold: float = Field(0.1, ge=0.0, le=1.0)
+    affordances: dict[Literal["eat", "cook", "wash", "sleep"], str] = Field(
+        default_factory=lambda: {
+            "eat": "eat_meal",
+            "cook": "cook_meal",
+            "wash": "take_shower",
+            "sleep": "sleep",
+        }
+    )
+
+
+class FeatureFlags(Strict):
+    """Capabilities that stay off until their milestone is green (DESIGN §1)."""
+
+    social_rewards: bool = False
+
+
+class TownConfig(Strict):
+    """The whole simulation config. Paths are resolved against the shipped data folder."""
+
+    config_id: str = Field(min_length=1)
+    seed: int = Field(0, ge=0)
+    map: str = "town48"
+    manifest: str = "affordances.yaml"
+    num_agents: int = Field(8, ge=1, le=512)
+    max_ticks: int = Field(TICKS_PER_DAY, ge=1)
+    action_mode: ActionMode = "option"
+    obs_variant: ObsVariant = "hybrid"
+    needs: NeedsConfig = Field(default_factory=NeedsConfig)
+    jobs: dict[str, JobConfig] = Field(default_factory=dict)
+    employment: EmploymentConfig = Field(default_factory=EmploymentConfig)
+    economy: EconomyConfig = Field(default_factory=EconomyConfig)
+    queues: QueueConfig = Field(default_factory=QueueConfig)
+    relationships: RelationshipConfig = Field(default_factory=RelationshipConfig)
+    lifecycle: LifecycleConfig = Field(default_factory=LifecycleConfig)
+    rewards: RewardConfig = Field(default_factory=RewardConfig)
+    observations: ObservationConfig = Field(default_factory=ObservationConfig)
+    options: OptionConfig = Field(default_factory=OptionConfig)
+    features: FeatureFlags = Field(default_factory=FeatureFlags)
+
+    def map_path(self) -> Path:
+        """The ASCII map file: a shipped map name, or a path to a ``.txt`` file."""
+        path = Path(self.map)
+        return path if path.suffix == ".txt" else DATA_DIR / "maps" / f"{self.map}.txt"
+
+    def manifest_path(self) -> Path:
+        path = Path(self.manifest)
+        return path if path.is_absolute() or path.exists() else DATA_DIR / self.manifest
+
+    def identity(self) -> str:
+        """SHA-256 over the config values and the map and manifest bytes."""
+        digest = hashlib.sha256(json.dumps(self.model_dump(mode="json"), sort_keys=True).encode())
+        digest.update(self.map_path().read_bytes())
+        digest.update(self.manifest_path().read_bytes())
+        return digest.hexdigest()
+
+
+def format_validation_error(source: str, err: ValidationError) -> str:
+    """One line per problem: ``source: dotted.key: message``."""
+    lines = []
+    for e in err.errors():
+        loc = ".".join(str(p) for p in e["loc"]) or "<root>"
+        msg = e["msg"]
+        if e["type"] == "extra_forbidden":
+            msg = "unknown key (check its spelling against docs/environment.md)"
+        lines.append(f"{source}: {loc}: {msg}")
+    return "\n".join(lines)
+
+
+def _deep_merge(base: dict[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in overrides.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), dict):
+            out[key] = _deep_merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def read_yaml(path: Path) -> dict[str, Any]:
+    """Read a YAML mapping, raising :class:`ConfigError` naming the file on any problem."""
+    try:
+        data = yaml.safe_load(path.read_text())
+    except FileNotFoundError as exc:
+        raise ConfigError(f"{path}: file not found") from exc
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: top level must be a mapping of keys to values")
+    return data
+
+
+def load_config(path: str | Path | None = None, **overrides: Any) -> TownConfig:
+    """Load a town config from YAML (default: the shipped ``default.yaml``).
+
+    Args:
+        path: YAML file; ``None`` loads ``townlet_env/data/default.yaml``.
+        **overrides: top-level keys to replace; nested mappings are merged.
+
+    Raises:
+        ConfigError: naming the file and every offending key.
+
+    """
+    source = Path(path) if path is not None else DATA_DIR / "default.yaml"
+    data = _deep_merge(read_yaml(source), overrides)
+    try:
+        return TownConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(str(source), exc)) from None
+
+
+def make_config(**overrides: Any) -> TownConfig:
+    """The default config with ``overrides`` merged in (``make_config(num_agents=16)``)."""
+    return load_config(None, **overrides)

@@ -1,0 +1,162 @@
+"""``TownletParallelEnv``: the town as a PettingZoo ``ParallelEnv``.
+
+Agents are fixed *seats* ``agent_0 .. agent_{N-1}``. Who sits in a seat (identity, origin,
+generation) is in ``infos``. With ``lifecycle.respawn`` on (default) a death ends the
+seat's identity (``infos[a]["identity_ended"]`` with a ``termination_reason``) and the
+seat stays in ``env.agents``: it is vacant (``present`` False, WAIT-only mask, zero reward)
+for the respawn delay, then a new identity takes it. With ``lifecycle.respawn`` off, a
+death is a PettingZoo termination and the seat leaves ``env.agents`` until ``reset``.
+Episodes truncate for everyone after ``max_ticks``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from gymnasium import spaces
+from pettingzoo import ParallelEnv
+
+from townlet_env.actions import Option, Primitive
+from townlet_env.config import TownConfig, make_config
+from townlet_env.observations.variants import Variant
+from townlet_env.render import render_ansi, render_rgb
+from townlet_env.rewards.engine import TERMS, reward_terms
+from townlet_env.world.events import Event, EventLog
+from townlet_env.world.rules import build_rules
+from townlet_env.world.simulation import action_mask, step_world
+from townlet_env.world.state import WorldState, new_state
+from townlet_env.world.systems.lifecycle import EVICTED, FAINT
+
+REASONS = {FAINT: "faint", EVICTED: "evicted"}
+
+
+class TownletParallelEnv(ParallelEnv):
+    """A Townlet town. Build it with :func:`townlet_env.parallel_env` to get the guards."""
+
+    metadata = {"name": "townlet_v1", "render_modes": ["ansi", "rgb_array"], "is_parallelizable": True, "render_fps": 10}
+
+    def __init__(self, config: TownConfig | None = None, render_mode: str | None = None) -> None:
+        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
+            raise ValueError(f"unknown render_mode {render_mode!r}; choose one of {self.metadata['render_modes']}")
+        self.config = config if config is not None else make_config()
+        self.rules = build_rules(self.config)
+        self.render_mode = render_mode
+        n = self.config.num_agents
+        self.possible_agents = [f"agent_{i}" for i in range(n)]
+        self.seat_index = {a: i for i, a in enumerate(self.possible_agents)}
+        self.n_actions = len(Option) if self.config.action_mode == "option" else len(Primitive)
+        self.variant = Variant(self.rules, self.config.obs_variant, self.n_actions)
+        self.layout = self.variant.layout
+        self._obs_space = self.variant.space()
+        self._act_spaces = {a: spaces.Discrete(self.n_actions) for a in self.possible_agents}
+        self.reward_terms_names = TERMS
+        self.agents: list[str] = []
+        self.state: WorldState = new_state(self.rules, n, np.random.default_rng(self.config.seed))
+        self.reward_terms = np.zeros((n, len(TERMS)), dtype=np.float32)
+        self.last_termination_reasons = np.zeros(n, dtype=np.int8)
+        self.last_events: tuple[Event, ...] = ()
+        self._log = EventLog()
+        self._master: np.random.Generator | None = None
+        self._mask = np.zeros((n, self.n_actions), dtype=np.int8)
+
+    def observation_space(self, agent: str) -> spaces.Space:
+        return self._obs_space
+
+    def action_space(self, agent: str) -> spaces.Space:
+        return self._act_spaces[agent]
+
+    def reset(self, seed: int | None = None, options: dict | None = None) -> tuple[dict, dict]:
+        """Start a new episode. ``seed`` fixes the trajectory; without it the episode RNG is
+        drawn from the previous one (first reset: ``config.seed``).
+        """
+        if seed is not None or self._master is None:
+            self._master = np.random.default_rng(self.config.seed if seed is None else seed)
+        rng = np.random.default_rng(self._master.integers(0, 2**63))
+        for i, space in enumerate(self._act_spaces.values()):
+            space.seed(int(self._master.integers(0, 2**31)) + i)
+        self.state = new_state(self.rules, self.config.num_agents, rng)
+        self.agents = list(self.possible_agents)
+        self.reward_terms[:] = 0.0
+        self.last_termination_reasons[:] = 0
+        self.last_events = ()
+        self._mask = action_mask(self.state, self.rules)
+        obs = self._observations()
+        ended = np.zeros(len(self.possible_agents), dtype=bool)
+        return obs, self._infos(ended)
+
+    def step(self, actions: dict[str, Any]) -> tuple[dict, dict, dict, dict, dict]:
+        """Advance one tick (one sim minute). Missing agents WAIT; masked actions are
+        treated as WAIT (or as continuing the committed option).
+        """
+        state, rules = self.state, self.rules
+        act = np.zeros(len(self.possible_agents), dtype=np.int64)
+        for agent, a in actions.items():
+            seat = self.seat_index.get(agent)
+            if seat is None:
+                raise ValueError(f"step(): unknown agent {agent!r}; agents are {self.possible_agents[0]}..")
+            act[seat] = a
+        if act.size and (act.min() < 0 or act.max() >= self.n_actions):
+            bad = next(a for a, v in actions.items() if not 0 <= int(v) < self.n_actions)
+            raise ValueError(f"step(): action {actions[bad]!r} for {bad} is outside Discrete({self.n_actions})")
+        outcome = step_world(state, rules, act, self._mask, self._log)
+        self.last_events = tuple(self._log.events)
+        self.reward_terms = reward_terms(state, rules, outcome.shift, outcome.chat_partner, outcome.reasons)
+        self.last_termination_reasons = outcome.reasons
+        self._mask = action_mask(state, rules)
+        obs = self._observations()
+        reward = self.reward_terms.sum(axis=1)
+        ended = outcome.reasons > 0
+        truncate = state.tick >= self.config.max_ticks
+        terminate = ended if not self.config.lifecycle.respawn else np.zeros_like(ended)
+        agents = self.agents
+        rewards = {a: float(reward[self.seat_index[a]]) for a in agents}
+        terminations = {a: bool(terminate[self.seat_index[a]]) for a in agents}
+        truncations = dict.fromkeys(agents, truncate)
+        infos = self._infos(ended)
+        if truncate:
+            self.agents = []
+        elif terminate.any():
+            self.agents = [a for a in agents if not terminations[a]]
+        return obs, rewards, terminations, truncations, infos
+
+    def _observations(self) -> dict[str, dict[str, np.ndarray]]:
+        batch = self.variant.encode(self.state)
+        mask = self._mask
+        return {a: {"observation": batch[i], "action_mask": mask[i]} for a, i in self._live()}
+
+    def _live(self) -> list[tuple[str, int]]:
+        return [(a, self.seat_index[a]) for a in self.agents]
+
+    def _infos(self, ended: np.ndarray) -> dict[str, dict[str, Any]]:
+        state = self.state
+        infos = {}
+        for agent, i in self._live():
+            info: dict[str, Any] = {
+                "identity": self.identity(i),
+                "present": bool(state.alive[i]),
+                "identity_ended": bool(ended[i]),
+                "reward_terms": self.reward_terms[i],
+            }
+            if ended[i]:
+                info["termination_reason"] = REASONS[int(self.last_termination_reasons[i])]
+            infos[agent] = info
+        return infos
+
+    def identity(self, seat: int) -> str:
+        """The seat's current identity, ``agent_3#g1`` for the second occupant of seat 3."""
+        return f"{self.possible_agents[seat]}#g{int(self.state.generation[seat])}"
+
+    def action_masks(self) -> np.ndarray:
+        """int8[N, A]: the current mask of every seat (vacant seats: WAIT only)."""
+        return self._mask.copy()
+
+    def render(self) -> Any:
+        if self.render_mode == "rgb_array":
+            return render_rgb(self.state, self.rules)
+        if self.render_mode == "ansi":
+            return render_ansi(self.state, self.rules)
+        return None
+
+    def close(self) -> None:
+        pass
