@@ -11,7 +11,7 @@ Episodes truncate for everyone after ``max_ticks``.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 from gymnasium import spaces
@@ -34,7 +34,12 @@ REASONS = {FAINT: "faint", EVICTED: "evicted"}
 class TownletParallelEnv(ParallelEnv):
     """A Townlet town. Build it with :func:`townlet_env.parallel_env` to get the guards."""
 
-    metadata = {"name": "townlet_v1", "render_modes": ["ansi", "rgb_array"], "is_parallelizable": True, "render_fps": 10}
+    metadata: ClassVar[dict[str, Any]] = {
+        "name": "townlet_v1",
+        "render_modes": ["ansi", "rgb_array"],
+        "is_parallelizable": True,
+        "render_fps": 10,
+    }
 
     def __init__(self, config: TownConfig | None = None, render_mode: str | None = None) -> None:
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
@@ -52,6 +57,8 @@ class TownletParallelEnv(ParallelEnv):
         self._act_spaces = {a: spaces.Discrete(self.n_actions) for a in self.possible_agents}
         self.reward_terms_names = TERMS
         self.agents: list[str] = []
+        self._seats: list[int] = []
+        self._identities: list[str] = []
         self.state: WorldState = new_state(self.rules, n, np.random.default_rng(self.config.seed))
         self.reward_terms = np.zeros((n, len(TERMS)), dtype=np.float32)
         self.last_termination_reasons = np.zeros(n, dtype=np.int8)
@@ -76,7 +83,8 @@ class TownletParallelEnv(ParallelEnv):
         for i, space in enumerate(self._act_spaces.values()):
             space.seed(int(self._master.integers(0, 2**31)) + i)
         self.state = new_state(self.rules, self.config.num_agents, rng)
-        self.agents = list(self.possible_agents)
+        self._set_agents(list(self.possible_agents))
+        self._identities = [self.identity(i) for i in range(len(self.possible_agents))]
         self.reward_terms[:] = 0.0
         self.last_termination_reasons[:] = 0
         self.last_events = ()
@@ -103,44 +111,50 @@ class TownletParallelEnv(ParallelEnv):
         self.last_events = tuple(self._log.events)
         self.reward_terms = reward_terms(state, rules, outcome.shift, outcome.chat_partner, outcome.reasons)
         self.last_termination_reasons = outcome.reasons
+        for seat in outcome.respawned.tolist():
+            self._identities[seat] = self.identity(seat)
         self._mask = action_mask(state, rules)
         obs = self._observations()
-        reward = self.reward_terms.sum(axis=1)
+        reward = self.reward_terms.sum(axis=1).tolist()
         ended = outcome.reasons > 0
         truncate = state.tick >= self.config.max_ticks
-        terminate = ended if not self.config.lifecycle.respawn else np.zeros_like(ended)
-        agents = self.agents
-        rewards = {a: float(reward[self.seat_index[a]]) for a in agents}
-        terminations = {a: bool(terminate[self.seat_index[a]]) for a in agents}
+        agents, seats = self.agents, self._seats
+        rewards = {a: reward[i] for a, i in zip(agents, seats, strict=True)}
+        terminations = dict.fromkeys(agents, False)
+        if ended.any() and not self.config.lifecycle.respawn:
+            for a, i in zip(agents, seats, strict=True):
+                terminations[a] = bool(ended[i])
         truncations = dict.fromkeys(agents, truncate)
         infos = self._infos(ended)
         if truncate:
-            self.agents = []
-        elif terminate.any():
-            self.agents = [a for a in agents if not terminations[a]]
+            self._set_agents([])
+        elif any(terminations.values()):
+            self._set_agents([a for a in agents if not terminations[a]])
         return obs, rewards, terminations, truncations, infos
+
+    def _set_agents(self, agents: list[str]) -> None:
+        self.agents = agents
+        self._seats = [self.seat_index[a] for a in agents]
 
     def _observations(self) -> dict[str, dict[str, np.ndarray]]:
         batch = self.variant.encode(self.state)
         mask = self._mask
-        return {a: {"observation": batch[i], "action_mask": mask[i]} for a, i in self._live()}
-
-    def _live(self) -> list[tuple[str, int]]:
-        return [(a, self.seat_index[a]) for a in self.agents]
+        return {
+            a: {"observation": batch[i], "action_mask": mask[i]} for a, i in zip(self.agents, self._seats, strict=True)
+        }
 
     def _infos(self, ended: np.ndarray) -> dict[str, dict[str, Any]]:
-        state = self.state
-        infos = {}
-        for agent, i in self._live():
-            info: dict[str, Any] = {
-                "identity": self.identity(i),
-                "present": bool(state.alive[i]),
-                "identity_ended": bool(ended[i]),
-                "reward_terms": self.reward_terms[i],
-            }
-            if ended[i]:
-                info["termination_reason"] = REASONS[int(self.last_termination_reasons[i])]
-            infos[agent] = info
+        alive = self.state.alive.tolist()
+        terms, identities = self.reward_terms, self._identities
+        infos: dict[str, dict[str, Any]] = {
+            a: {"identity": identities[i], "present": alive[i], "identity_ended": False, "reward_terms": terms[i]}
+            for a, i in zip(self.agents, self._seats, strict=True)
+        }
+        if ended.any():
+            for a, i in zip(self.agents, self._seats, strict=True):
+                if ended[i]:
+                    infos[a]["identity_ended"] = True
+                    infos[a]["termination_reason"] = REASONS[int(self.last_termination_reasons[i])]
         return infos
 
     def identity(self, seat: int) -> str:

@@ -9,8 +9,9 @@ field. The SHA-256 of the file's bytes is kept so it can be part of the config i
 from __future__ import annotations
 
 import hashlib
+import re
 from pathlib import Path
-from typing import Literal
+from typing import Any
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -26,6 +27,10 @@ HOOK_ALLOWLIST: dict[str, frozenset[str]] = {
 }
 #: Single-character glyphs the map reserves for terrain and spawn markers.
 RESERVED_GLYPHS = frozenset("#.,+hE ")
+#: The manifest format version this package reads.
+MANIFEST_VERSION = 1
+#: Object types, affordance ids and stock keys must match this (``stock.<key>`` needs it).
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 class ManifestError(ValueError):
@@ -33,14 +38,15 @@ class ManifestError(ValueError):
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # strict: YAML ``"15"`` or ``true`` is not silently taken for the integer 15 or 1.
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
 class ObjectSpec(_Strict):
     """An object type: its map glyph, how many may use one at once, and its stock."""
 
     glyph: str = Field(min_length=1, max_length=1)
-    capacity: Literal[0, 1] = Field(1, description="1: one holder through a queue; 0: unlimited")
+    capacity: int = Field(1, ge=0, le=1, description="1: one holder through a queue; 0: unlimited")
     stock: dict[str, int] = Field(default_factory=dict)
     restock: dict[str, int] = Field(default_factory=dict, description="refill level, daily")
 
@@ -52,11 +58,21 @@ class ObjectSpec(_Strict):
             raise ValueError(f"stock counts must lie in [0, 10000]: {bad}")
         return value
 
+    @field_validator("glyph")
+    @classmethod
+    def _printable(cls, value: str) -> str:
+        if not (value.isascii() and value.isprintable() and not value.isspace()):
+            raise ValueError(f"glyph {value!r} must be one printable ASCII character (map files are ASCII)")
+        return value
+
 
 class HookSpec(_Strict):
-    before: tuple[str, ...] = ()
-    after: tuple[str, ...] = ()
-    fail: tuple[str, ...] = ()
+    """Hook names per stage; each must be in :data:`HOOK_ALLOWLIST` for its stage."""
+
+    # strict=False only lets a YAML list become the tuple; the items stay strict strings.
+    before: tuple[str, ...] = Field((), strict=False)
+    after: tuple[str, ...] = Field((), strict=False)
+    fail: tuple[str, ...] = Field((), strict=False)
 
 
 class AffordanceSpec(_Strict):
@@ -64,7 +80,7 @@ class AffordanceSpec(_Strict):
 
     object: str = Field(min_length=1)
     duration: int = Field(gt=0, le=1440)
-    price: str | None = Field(None, description="economy price key charged once at start")
+    price: str | None = Field(None, min_length=1, description="economy price key charged once at start")
     effects: dict[str, float] = Field(default_factory=dict, description="needs, on completion")
     per_tick: dict[str, float] = Field(default_factory=dict, description="needs, each tick")
     consumes: dict[str, int] = Field(default_factory=dict, description="object stock, at start")
@@ -103,9 +119,18 @@ def _check_need_map(value: dict[str, float], limit: float) -> dict[str, float]:
 
 
 class ManifestModel(_Strict):
-    version: Literal[1]
+    """The whole file: a format version, object types and affordances."""
+
+    version: int
     objects: dict[str, ObjectSpec] = Field(min_length=1)
     affordances: dict[str, AffordanceSpec] = Field(min_length=1)
+
+    @field_validator("version")
+    @classmethod
+    def _version(cls, value: int) -> int:
+        if value != MANIFEST_VERSION:
+            raise ValueError(f"unsupported version {value}; this package reads version {MANIFEST_VERSION}")
+        return value
 
 
 class Manifest(BaseModel):
@@ -135,6 +160,12 @@ def _cross_check(model: ManifestModel, prices: set[str] | None) -> tuple[list[st
     glyphs: dict[str, str] = {}
     for name, obj in model.objects.items():
         where = f"objects.{name}"
+        if not _IDENTIFIER.fullmatch(name):
+            problems.append(f"{where}: object type {name!r} must be an identifier (letters, digits, _)")
+        for field in ("stock", "restock"):
+            bad_keys = [k for k in getattr(obj, field) if not _IDENTIFIER.fullmatch(k)]
+            if bad_keys:
+                problems.append(f"{where}.{field}: keys {bad_keys} must be identifiers (letters, digits, _)")
         if obj.glyph in RESERVED_GLYPHS:
             problems.append(f"{where}.glyph: {obj.glyph!r} is reserved for terrain")
         if obj.glyph in glyphs:
@@ -145,15 +176,19 @@ def _cross_check(model: ManifestModel, prices: set[str] | None) -> tuple[list[st
             problems.append(f"{where}.restock: keys {extra} are not in stock")
     for aid, aff in model.affordances.items():
         where = f"affordances.{aid}"
+        if not _IDENTIFIER.fullmatch(aid):
+            problems.append(f"{where}: affordance id {aid!r} must be an identifier (letters, digits, _)")
         if aid in model.objects:
             problems.append(f"{where}: id {aid!r} is also an object type; ids must be unique")
-        obj = model.objects.get(aff.object)
-        if obj is None:
+        host = model.objects.get(aff.object)
+        if host is None:
             problems.append(f"{where}.object: unknown object type {aff.object!r}")
-        elif missing := sorted(set(aff.consumes) - set(obj.stock)):
+        elif missing := sorted(set(aff.consumes) - set(host.stock)):
             problems.append(f"{where}.consumes: {aff.object} has no stock {missing}")
         if aff.produces and aff.produces_into is None:
             problems.append(f"{where}.produces_into: required when produces is set")
+        if aff.produces_into is not None and not aff.produces:
+            problems.append(f"{where}.produces_into: set but produces is empty; add produces or remove it")
         if aff.produces_into is not None:
             target = model.objects.get(aff.produces_into)
             if target is None:
@@ -173,13 +208,40 @@ def _cross_check(model: ManifestModel, prices: set[str] | None) -> tuple[list[st
             except ExpressionError as exc:
                 problems.append(f"{where}.preconditions: {exc}")
                 continue
-            stock_keys = set(obj.stock) if obj is not None else set()
             for key in sorted(expr.names):
                 root, _, attr = key.partition(".")
-                if root in ATTRIBUTE_ROOTS and attr not in stock_keys:
+                # with an unknown object the .object line above says it all
+                if host is not None and root in ATTRIBUTE_ROOTS and attr not in host.stock:
                     problems.append(f"{where}.preconditions: {aff.object} has no stock {attr!r}")
             compiled[aid] = expr
     return problems, compiled
+
+
+class _DuplicateKeyError(yaml.YAMLError):
+    """A mapping names the same key twice (PyYAML would silently keep the last one)."""
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` that refuses duplicate keys, e.g. two affordances with one id."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue
+            key = self.construct_object(key_node, deep=True)
+            line = key_node.start_mark.line + 1
+            try:
+                first = seen.get(key)
+            except TypeError:  # an unhashable key; SafeLoader reports it below
+                continue
+            if first is not None:
+                raise _DuplicateKeyError(
+                    f"line {line}: duplicate key {key!r} (first on line {first}); "
+                    "ids and fields must be unique, so rename or merge one of them"
+                )
+            seen[key] = line
+        return super().construct_mapping(node, deep=deep)
 
 
 def load_manifest(path: str | Path, prices: set[str] | None = None) -> Manifest:
@@ -198,10 +260,15 @@ def load_manifest(path: str | Path, prices: set[str] | None = None) -> Manifest:
         raw = path.read_bytes()
     except FileNotFoundError:
         raise ManifestError(f"{path}: file not found") from None
+    except OSError as exc:
+        raise ManifestError(f"{path}: cannot read the file: {exc.strerror or exc}") from None
     try:
-        data = yaml.safe_load(raw)
+        data = yaml.load(raw, Loader=_UniqueKeyLoader)  # a SafeLoader subclass: no arbitrary objects
+    except _DuplicateKeyError as exc:
+        raise ManifestError(f"{path}: {exc}") from None
     except yaml.YAMLError as exc:
-        raise ManifestError(f"{path}: not valid YAML: {exc}") from None
+        detail = " ".join(str(exc).split())
+        raise ManifestError(f"{path}: not valid YAML: {detail}") from None
     if not isinstance(data, dict):
         raise ManifestError(f"{path}: top level must be a mapping with version, objects, affordances")
     try:

@@ -1,18 +1,21 @@
 """The one internal observation encoder; variants choose which of its parts they emit.
 
-Parts, each computed for all agents at once:
+Parts, written for all agents by one compiled kernel per call:
 
-* ``map``: egocentric window of channels gathered from a padded town buffer in one
-  fancy-indexing call (static channels are written once, dynamic ones each tick).
+* ``map``: egocentric ``w x w`` window per channel. Static channels (walls, objects) come
+  from a padded buffer built once; ``agents`` marks tiles holding another living agent and
+  ``occupied`` marks objects in use or queued for (held + queue length, / 3, capped at 1).
 * ``self``: needs, money, time, shift, current option and activity, cooldowns.
 * ``landmarks``: first-step direction and path distance to the nearest object of each type,
   home, own bed and the current target, read from the precomputed navigation fields.
-* ``social``: top friends and rivals (trust, familiarity, rivalry, relative position).
+* ``social``: top friends (by trust + familiarity) and top rivals (by rivalry) with their
+  relative position, then tie count, max trust and max rivalry.
 """
 
 from __future__ import annotations
 
 import numpy as np
+from numba import njit
 
 from townlet_env.actions import Option
 from townlet_env.config import TICKS_PER_DAY
@@ -23,6 +26,10 @@ from townlet_env.world.state import WorldState
 DIST_SCALE = 100.0  # path distances are divided by this and clipped to [0, 1]
 POS_SCALE = 16.0  # relative positions of social ties, in tiles / POS_SCALE, clipped to [-1, 1]
 WALLET_SCALE = 10.0
+WORK_LEAD_TICKS = 120  # must match world.systems.options.WORK_LEAD_TICKS
+STATIC, AGENTS, OCCUPIED = 0, 1, 2
+N_OPTIONS = len(Option)
+OPT_WAIT, OPT_CHAT, OPT_GO_HOME = int(Option.WAIT), int(Option.CHAT), int(Option.GO_HOME)
 
 
 def self_feature_names(rules: Rules) -> list[str]:
@@ -47,151 +54,226 @@ def social_names(rules: Rules) -> list[str]:
 
 
 class Encoder:
-    """Computes observation parts from a :class:`WorldState` (see the module docstring)."""
+    """Encodes observation vectors from a :class:`WorldState` (see the module docstring)."""
 
-    def __init__(self, rules: Rules, map_channels: tuple[str, ...], window: int) -> None:
+    def __init__(self, rules: Rules, map_channels: tuple[str, ...], window: int, landmarks: bool) -> None:
         self.rules = rules
-        self.channels = map_channels
-        self.window = window
         town = rules.town
-        r = window // 2
+        r = window // 2 if map_channels else 0
         h, w = town.shape
-        self._r = r
-        self._buf = np.zeros((len(map_channels), h + 2 * r, w + 2 * r), dtype=np.float32)
-        offsets = np.arange(window) - r
-        self._oy = offsets[None, :, None] + r
-        self._ox = offsets[None, None, :] + r
         types = rules.manifest.object_types
-        obj_y, obj_x = town.obj_pos[:, 0] + r, town.obj_pos[:, 1] + r
-        for c, name in enumerate(map_channels):
-            if name == "wall":
-                self._buf[c] = 1.0
-                self._buf[c, r : r + h, r : r + w] = ~town.walkable
+        static: list[np.ndarray] = []
+        kinds, index = [], []
+        for name in map_channels:
+            plane = np.zeros((h + 2 * r, w + 2 * r), dtype=np.float32)
+            if name == "blocked":
+                plane[:] = 1.0
+                plane[r : r + h, r : r + w] = ~town.walkable
             elif name == "objects":
-                self._buf[c, obj_y, obj_x] = 1.0
+                plane[town.obj_pos[:, 0] + r, town.obj_pos[:, 1] + r] = 1.0
             elif name.startswith("object_"):
-                t = types.index(name.removeprefix("object_"))
-                sel = town.obj_type == t
-                self._buf[c, obj_y[sel], obj_x[sel]] = 1.0
-        self._agents_c = map_channels.index("agents") if "agents" in map_channels else -1
-        self._busy_c = map_channels.index("occupied") if "occupied" in map_channels else -1
-        self._obj_y, self._obj_x = obj_y, obj_x
-        self._unit = np.stack([DY, DX], axis=1).astype(np.float32)  # direction code -> (dy, dx)
-
-    def map(self, state: WorldState) -> np.ndarray:
-        """float32[N, C*w*w]: the egocentric windows, flattened channel-major."""
-        r = self._r
-        if self._agents_c >= 0:
-            plane = self._buf[self._agents_c]
-            plane.fill(0.0)
-            live = state.pos[state.alive]
-            plane[live[:, 0] + r, live[:, 1] + r] = 1.0
-        if self._busy_c >= 0:
-            plane = self._buf[self._busy_c]
-            queued = np.bincount(state.waiting[state.waiting >= 0], minlength=len(state.holder))
-            plane[self._obj_y, self._obj_x] = np.minimum(1.0, ((state.holder >= 0) + queued) / 3.0)
-        ys = state.pos[:, 0][:, None, None] + self._oy
-        xs = state.pos[:, 1][:, None, None] + self._ox
-        win = self._buf[:, ys, xs]  # [C, N, w, w]
-        if self._agents_c >= 0:
-            # Other agents only: an agent alone on its tile sees 0 at the centre.
-            centre = win[self._agents_c, :, r, r]
-            shared = (state.pos[:, None, :] == state.pos[None, state.alive, :]).all(axis=2).sum(axis=1)
-            win[self._agents_c, :, r, r] = np.where(shared > 1, 1.0, 0.0) * (centre > 0)
-        return np.ascontiguousarray(win.transpose(1, 0, 2, 3)).reshape(state.n_agents, -1)
-
-    def self_features(self, state: WorldState, out: np.ndarray) -> None:
-        """Write the self features into ``out`` (float32[N, n_self])."""
-        rules = self.rules
-        tick = state.tick
-        minute = tick % TICKS_PER_DAY
-        angle = 2.0 * np.pi * minute / TICKS_PER_DAY
-        out[:, 0:3] = state.needs
-        out[:, 3] = state.wallet / WALLET_SCALE
-        out[:, 4] = np.sin(angle)
-        out[:, 5] = np.cos(angle)
-        out[:, 6] = min(1.0, tick / rules.config.max_ticks)
-        has = state.job >= 0
-        if len(rules.job_start):
-            j = np.maximum(state.job, 0)
-            start, end = rules.job_start[j], rules.job_end[j]
-            shift = has & (minute >= start) & (minute < end)
-            out[:, 8] = has & (minute >= start - 120) & (minute < end)
-            out[:, 9] = shift
-            out[:, 10] = shift & (state.running == rules.job_affordance[j])
-            out[:, 14] = np.where(has, ((start - minute) % TICKS_PER_DAY) / TICKS_PER_DAY, 1.0)
-        else:
-            out[:, 8:11] = 0.0
-            out[:, 14] = 1.0
-        out[:, 7] = has
-        out[:, 11] = state.arrived
-        out[:, 12] = state.late | state.absent
-        out[:, 13] = state.attendance
-        base = 15
-        out[:, base : base + len(Option)] = 0.0
-        out[np.arange(state.n_agents), base + state.option] = 1.0
-        base += len(Option)
-        out[:, base] = np.clip((state.commit_until - tick) / rules.config.options.commit_ticks, 0.0, 1.0)
-        running = state.running >= 0
-        out[:, base + 1] = running
-        dur = rules.aff_duration[np.maximum(state.running, 0)]
-        out[:, base + 2] = np.where(running, 1.0 - state.remaining / dur, 0.0)
-        out[:, base + 3] = state.waiting >= 0
-        out[:, base + 4] = state.last_ok
-        out[:, base + 5] = state.alive
-        out[:, base + 6 :] = state.cooldown_until > tick
-
-    def landmarks(self, state: WorldState, out: np.ndarray) -> None:
-        """Write (dy, dx, dist) per landmark into ``out`` (float32[N, 3 * L])."""
-        town = self.rules.town
-        n_types = town.n_types
-        bed = town.home_bed[state.home]
-        target = state.target
-        target_field = np.where(
-            state.option == Option.GO_HOME, town.first_home_field + target, town.first_object_field + target
+                sel = town.obj_type == types.index(name.removeprefix("object_"))
+                plane[town.obj_pos[sel, 0] + r, town.obj_pos[sel, 1] + r] = 1.0
+            kinds.append({"agents": AGENTS, "occupied": OCCUPIED}.get(name, STATIC))
+            index.append(len(static))
+            static.append(plane)
+        self._static = np.stack(static) if static else np.zeros((1, 1, 1), dtype=np.float32)
+        self._kinds = np.array(kinds, dtype=np.int8)
+        self._index = np.array(index, dtype=np.int64)
+        self._window = window if map_channels else 0
+        self._r = r
+        self._landmarks = landmarks
+        cfg = rules.config
+        self._consts = np.array(
+            [cfg.max_ticks, cfg.options.commit_ticks, cfg.observations.social_friends, cfg.observations.social_rivals],
+            dtype=np.int64,
         )
-        has_target = (target >= 0) & (state.option != Option.CHAT) & (state.option != Option.WAIT)
-        fields = np.empty((state.n_agents, n_types + 3), dtype=np.int64)
-        fields[:, :n_types] = np.arange(n_types)
-        fields[:, n_types] = town.first_home_field + state.home
-        fields[:, n_types + 1] = town.first_object_field + np.maximum(bed, 0)
-        fields[:, n_types + 2] = np.where(has_target, target_field, 0)
-        y, x = state.pos[:, 0][:, None], state.pos[:, 1][:, None]
-        dist = town.dist[fields, y, x].astype(np.float32)
-        step = town.step[fields, y, x]
-        unit = self._unit[step]  # [N, L, 2]
-        missing = dist >= UNREACHABLE
-        missing[:, n_types + 2] |= ~has_target
-        dist = np.where(missing, 1.0, np.minimum(dist / DIST_SCALE, 1.0))
-        unit[missing] = 0.0
-        view = out.reshape(state.n_agents, -1, 3)
-        view[:, :, 0:2] = unit
-        view[:, :, 2] = dist
 
-    def social(self, state: WorldState, out: np.ndarray) -> None:
-        """Write the social snippet into ``out`` (float32[N, 6 * slots + 3])."""
-        cfg = self.rules.config.observations
-        others, vals = state.tie_other, state.tie_vals
-        valid = others >= 0
-        n = state.n_agents
-        rows = np.arange(n)[:, None]
-        friend_score = np.where(valid & (vals[..., 0] + vals[..., 1] > 0), vals[..., 0] + vals[..., 1], -np.inf)
-        rival_score = np.where(valid & (vals[..., 2] > 0), vals[..., 2], -np.inf)
-        picks = [(friend_score, cfg.social_friends), (rival_score, cfg.social_rivals)]
-        col = 0
-        for score, count in picks:
-            order = np.argsort(-score, axis=1, kind="stable")[:, :count]
-            for k in range(count):
-                slot = order[:, k] if k < order.shape[1] else np.zeros(n, dtype=np.int64)
-                present = np.isfinite(score[rows[:, 0], slot]) if k < order.shape[1] else np.zeros(n, bool)
-                other = others[rows[:, 0], slot]
-                rel = (state.pos[np.maximum(other, 0)] - state.pos).astype(np.float32) / POS_SCALE
-                block = out[:, col : col + 6]
-                block[:, 0:3] = vals[rows[:, 0], slot]
-                block[:, 3:5] = np.clip(rel, -1.0, 1.0)
-                block[:, 5] = 1.0
-                block[~present] = 0.0
-                col += 6
-        out[:, col] = valid.sum(axis=1) / others.shape[1]
-        out[:, col + 1] = np.where(valid, vals[..., 0], 0.0).max(axis=1) if others.shape[1] else 0.0
-        out[:, col + 2] = np.where(valid, vals[..., 2], 0.0).max(axis=1) if others.shape[1] else 0.0
+    def encode(self, state: WorldState, out: np.ndarray) -> None:
+        """Fill ``out`` (float32[N, size]) with every seat's observation."""
+        rules, town = self.rules, self.rules.town
+        _encode(
+            out, self._static, self._kinds, self._index, self._window, self._r, self._landmarks, self._consts,
+            state.tick, state.pos, state.alive, state.needs, state.wallet, state.job, state.home,
+            state.option, state.commit_until, state.target, state.running, state.remaining,
+            state.waiting, state.last_ok, state.arrived, state.late, state.absent, state.attendance,
+            state.cooldown_until, state.holder, state.tie_other, state.tie_vals,
+            rules.job_start, rules.job_end, rules.job_affordance, rules.aff_duration,
+            town.obj_pos, town.dist, town.step, town.home_bed, town.n_types,
+            town.first_object_field, town.first_home_field,
+        )  # fmt: skip
+
+
+@njit(cache=True)
+def _encode(
+    out, static, kinds, index, window, r, landmarks, consts,
+    tick, pos, alive, needs, wallet, job, home, option, commit_until, target, running, remaining,
+    waiting, last_ok, arrived, late, absent, attendance, cooldown_until, holder, tie_other, tie_vals,
+    job_start, job_end, job_aff, aff_duration, obj_pos, dist, step, home_bed, n_types,
+    first_object_field, first_home_field,
+):  # fmt: skip
+    n = pos.shape[0]
+    n_obj = obj_pos.shape[0]
+    max_ticks, commit_ticks, n_friends, n_rivals = consts[0], consts[1], consts[2], consts[3]
+    col = 0
+    # --- map ---
+    if window > 0:
+        hp, wp = static.shape[1], static.shape[2]
+        agents = np.zeros((hp, wp), dtype=np.int32)
+        for j in range(n):
+            if alive[j]:
+                agents[pos[j, 0] + r, pos[j, 1] + r] += 1
+        busy = np.zeros((hp, wp), dtype=np.float32)
+        queued = np.zeros(n_obj, dtype=np.int32)
+        for j in range(n):
+            if waiting[j] >= 0:
+                queued[waiting[j]] += 1
+        for m in range(n_obj):
+            load = queued[m] + (1 if holder[m] >= 0 else 0)
+            busy[obj_pos[m, 0] + r, obj_pos[m, 1] + r] = min(1.0, load / 3.0)
+        n_ch = kinds.shape[0]
+        for i in range(n):
+            y0, x0 = pos[i, 0], pos[i, 1]
+            k = 0
+            for c in range(n_ch):
+                kind = kinds[c]
+                for dy in range(window):
+                    for dx in range(window):
+                        yy, xx = y0 + dy, x0 + dx
+                        if kind == STATIC:
+                            v = static[index[c], yy, xx]
+                        elif kind == AGENTS:
+                            cnt = agents[yy, xx]
+                            if dy == r and dx == r and alive[i]:
+                                cnt -= 1
+                            v = 1.0 if cnt > 0 else 0.0
+                        else:
+                            v = busy[yy, xx]
+                        out[i, k] = v
+                        k += 1
+        col = n_ch * window * window
+    # --- self ---
+    minute = tick % TICKS_PER_DAY
+    angle = 2.0 * np.pi * minute / TICKS_PER_DAY
+    s_angle, c_angle = np.sin(angle), np.cos(angle)
+    progress = min(1.0, tick / max_ticks)
+    n_opt = N_OPTIONS
+    for i in range(n):
+        o = out[i, col:]
+        o[0] = needs[i, 0]
+        o[1] = needs[i, 1]
+        o[2] = needs[i, 2]
+        o[3] = wallet[i] / WALLET_SCALE
+        o[4] = s_angle
+        o[5] = c_angle
+        o[6] = progress
+        j = job[i]
+        if j >= 0 and job_start.shape[0] > 0:
+            start, end = job_start[j], job_end[j]
+            shift = minute >= start and minute < end
+            o[7] = 1.0
+            o[8] = 1.0 if (minute >= start - WORK_LEAD_TICKS and minute < end) else 0.0
+            o[9] = 1.0 if shift else 0.0
+            o[10] = 1.0 if (shift and running[i] == job_aff[j]) else 0.0
+            o[14] = ((start - minute) % TICKS_PER_DAY) / TICKS_PER_DAY
+        else:
+            o[7] = 0.0
+            o[8] = 0.0
+            o[9] = 0.0
+            o[10] = 0.0
+            o[14] = 1.0
+        o[11] = 1.0 if arrived[i] else 0.0
+        o[12] = 1.0 if (late[i] or absent[i]) else 0.0
+        o[13] = attendance[i]
+        for q in range(n_opt):
+            o[15 + q] = 0.0
+        o[15 + option[i]] = 1.0
+        b = 15 + n_opt
+        o[b] = min(1.0, max(0.0, (commit_until[i] - tick) / commit_ticks))
+        if running[i] >= 0:
+            o[b + 1] = 1.0
+            o[b + 2] = 1.0 - remaining[i] / aff_duration[running[i]]
+        else:
+            o[b + 1] = 0.0
+            o[b + 2] = 0.0
+        o[b + 3] = 1.0 if waiting[i] >= 0 else 0.0
+        o[b + 4] = 1.0 if last_ok[i] else 0.0
+        o[b + 5] = 1.0 if alive[i] else 0.0
+        for t in range(cooldown_until.shape[1]):
+            o[b + 6 + t] = 1.0 if cooldown_until[i, t] > tick else 0.0
+    col += 15 + n_opt + 6 + cooldown_until.shape[1]
+    # --- landmarks ---
+    if landmarks:
+        n_marks = n_types + 3
+        for i in range(n):
+            y, x = pos[i, 0], pos[i, 1]
+            for lm in range(n_marks):
+                ok = True
+                if lm < n_types:
+                    f = lm
+                elif lm == n_types:
+                    f = first_home_field + home[i]
+                elif lm == n_types + 1:
+                    bed = home_bed[home[i]]
+                    f = first_object_field + max(bed, 0)
+                    ok = bed >= 0
+                else:
+                    opt = option[i]
+                    ok = target[i] >= 0 and opt != OPT_WAIT and opt != OPT_CHAT
+                    f = first_home_field + target[i] if opt == OPT_GO_HOME else first_object_field + target[i]
+                    if not ok:
+                        f = 0
+                d = dist[f, y, x]
+                base = col + 3 * lm
+                if ok and d < UNREACHABLE:
+                    s = step[f, y, x]
+                    out[i, base] = DY[s]
+                    out[i, base + 1] = DX[s]
+                    out[i, base + 2] = min(1.0, d / DIST_SCALE)
+                else:
+                    out[i, base] = 0.0
+                    out[i, base + 1] = 0.0
+                    out[i, base + 2] = 1.0
+        col += 3 * n_marks
+    # --- social ---
+    n_ties = tie_other.shape[1]
+    for i in range(n):
+        c = col
+        for group in range(2):
+            count = n_friends if group == 0 else n_rivals
+            used = np.zeros(n_ties, dtype=np.bool_)
+            for _ in range(count):
+                best, best_score = -1, 0.0
+                for k in range(n_ties):
+                    if tie_other[i, k] < 0 or used[k]:
+                        continue
+                    if group == 0:
+                        score = tie_vals[i, k, 0] + tie_vals[i, k, 1]
+                    else:
+                        score = tie_vals[i, k, 2]
+                    if score > 0 and (best < 0 or score > best_score):
+                        best, best_score = k, score
+                if best >= 0:
+                    used[best] = True
+                    other = tie_other[i, best]
+                    out[i, c] = tie_vals[i, best, 0]
+                    out[i, c + 1] = tie_vals[i, best, 1]
+                    out[i, c + 2] = tie_vals[i, best, 2]
+                    out[i, c + 3] = min(1.0, max(-1.0, (pos[other, 0] - pos[i, 0]) / POS_SCALE))
+                    out[i, c + 4] = min(1.0, max(-1.0, (pos[other, 1] - pos[i, 1]) / POS_SCALE))
+                    out[i, c + 5] = 1.0
+                else:
+                    for q in range(6):
+                        out[i, c + q] = 0.0
+                c += 6
+        filled = 0
+        trust_max, rivalry_max = -np.inf, -np.inf
+        for k in range(n_ties):
+            valid = tie_other[i, k] >= 0
+            filled += 1 if valid else 0
+            trust_max = max(trust_max, tie_vals[i, k, 0] if valid else 0.0)
+            rivalry_max = max(rivalry_max, tie_vals[i, k, 2] if valid else 0.0)
+        out[i, c] = filled / n_ties
+        out[i, c + 1] = trust_max
+        out[i, c + 2] = rivalry_max
+

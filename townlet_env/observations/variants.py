@@ -1,8 +1,8 @@
 """The three observation variants, thin wrappers over the one :class:`Encoder`.
 
-* ``full``: 11x11 map with a wall channel, one channel per object type, other agents and
+* ``full``: 11x11 map with a blocked (wall or object) channel, one channel per object type, other agents and
   object occupancy; then self features and the social snippet.
-* ``hybrid`` (default): a slimmer map (walls, any object, agents, occupancy), plus
+* ``hybrid`` (default): a slimmer map (blocked, any object, agents, occupancy), plus
   landmark direction/distance fields; then self features and the social snippet.
 * ``compact``: no map; self features, landmarks and the social snippet.
 """
@@ -32,9 +32,9 @@ class Variant:
         window = rules.config.observations.window
         channels: tuple[str, ...]
         if name == "full":
-            channels = ("wall", *(f"object_{t}" for t in types), "agents", "occupied")
+            channels = ("blocked", *(f"object_{t}" for t in types), "agents", "occupied")
         elif name == "hybrid":
-            channels = ("wall", "objects", "agents", "occupied")
+            channels = ("blocked", "objects", "agents", "occupied")
         else:
             channels, window = (), 0
         self.use_landmarks = name != "full"
@@ -50,22 +50,13 @@ class Variant:
             action_mode=rules.config.action_mode,
             n_actions=n_actions,
         )
-        self.encoder = Encoder(rules, channels, max(window, 1))
+        self.encoder = Encoder(rules, channels, window, self.use_landmarks)
 
     def encode(self, state: WorldState) -> np.ndarray:
         """float32[N, size]: a fresh array every call (callers may keep it)."""
         layout = self.layout
         out = np.empty((state.n_agents, layout.size), dtype=np.float32)
-        if layout.map_size:
-            out[:, : layout.map_size] = self.encoder.map(state)
-        a = layout.map_size
-        b = a + len(self._self)
-        self.encoder.self_features(state, out[:, a:b])
-        if self._marks:
-            c = b + len(self._marks)
-            self.encoder.landmarks(state, out[:, b:c])
-            b = c
-        self.encoder.social(state, out[:, b:])
+        self.encoder.encode(state, out)
         return out
 
     def bounds(self) -> tuple[np.ndarray, np.ndarray]:

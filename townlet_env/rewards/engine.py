@@ -18,6 +18,7 @@ clip of 0.1; a starving agent sits near -0.015.
 from __future__ import annotations
 
 import numpy as np
+from numba import njit
 
 from townlet_env.world.rules import Rules
 from townlet_env.world.state import WorldState
@@ -27,6 +28,7 @@ from townlet_env.world.systems.relationships import tie
 
 TERMS = ("survival", "needs", "wage", "punctuality", "lateness", "social", "terminal")
 TERMINAL = TERMS.index("terminal")
+SOCIAL = TERMS.index("social")
 SOCIAL_NEED_FLOOR = 0.15
 
 
@@ -39,23 +41,34 @@ def reward_terms(
 ) -> np.ndarray:
     """float32[N, len(TERMS)] for this tick. Vacant seats get zeros."""
     cfg = rules.config.rewards
-    counted = state.alive | (reasons > 0)
-    terms = np.zeros((state.n_agents, len(TERMS)), dtype=np.float32)
-    terms[:, 0] = cfg.survival * state.alive
-    deficit = 1.0 - state.needs
-    weights = rules.need_weights
-    terms[:, 1] = -cfg.needs_scale * (deficit * deficit) @ weights / weights.sum() * counted
-    terms[:, 2] = cfg.wage_scale * shift.wage
-    terms[:, 3] = cfg.punctuality_bonus * shift.on_time
-    terms[:, 4] = cfg.lateness_penalty * (shift.late | shift.absent)
+    terms = np.empty((state.n_agents, len(TERMS)), dtype=np.float32)
+    _terms(terms, rules.reward_consts, state.alive, reasons, state.needs, rules.need_weights, shift.wage, shift.on_time,
+           shift.late, shift.absent)  # fmt: skip
     if rules.config.features.social_rewards:
-        chatted = np.flatnonzero(chat_partner >= 0)
-        for i in chatted.tolist():
+        for i in np.flatnonzero(chat_partner >= 0).tolist():
             if state.needs[i].min() < SOCIAL_NEED_FLOOR:
                 continue
             trust, fam, _ = tie(state, i, int(chat_partner[i])).tolist()
-            terms[i, 5] = cfg.chat_base + cfg.chat_trust * trust + cfg.chat_familiarity * fam
-    terms[:, TERMINAL] = np.where(
-        reasons == FAINT, cfg.faint_penalty, np.where(reasons == EVICTED, cfg.eviction_penalty, 0.0)
-    )
+            terms[i, SOCIAL] = cfg.chat_base + cfg.chat_trust * trust + cfg.chat_familiarity * fam
     return terms
+
+
+@njit(cache=True)
+def _terms(terms, consts, alive, reasons, needs, weights, wage, on_time, late, absent):
+    survival, needs_scale, wage_scale, punctuality, lateness, faint, eviction = (
+        consts[0], consts[1], consts[2], consts[3], consts[4], consts[5], consts[6],
+    )  # fmt: skip
+    w_sum = weights[0] + weights[1] + weights[2]
+    for i in range(alive.shape[0]):
+        counted = alive[i] or reasons[i] > 0
+        penalty = 0.0
+        for k in range(3):
+            d = 1.0 - needs[i, k]
+            penalty += weights[k] * d * d
+        terms[i, 0] = survival if alive[i] else 0.0
+        terms[i, 1] = -needs_scale * penalty / w_sum if counted else 0.0
+        terms[i, 2] = wage_scale * wage[i]
+        terms[i, 3] = punctuality if on_time[i] else 0.0
+        terms[i, 4] = lateness if (late[i] or absent[i]) else 0.0
+        terms[i, 5] = 0.0
+        terms[i, 6] = faint if reasons[i] == FAINT else (eviction if reasons[i] == EVICTED else 0.0)

@@ -20,6 +20,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+from numba import njit
 from pettingzoo.utils.wrappers import BaseParallelWrapper
 
 from townlet_env.rewards.engine import TERMINAL, TERMS
@@ -44,31 +45,59 @@ class RewardGuard(BaseParallelWrapper):
         obs, rewards, terms, truncs, infos = self.env.step(actions)
         town = self.env.unwrapped
         guarded, clipped = self.guard(town.reward_terms, town)
+        values, flags = guarded.tolist(), clipped.tolist()
+        index = town.seat_index
         for agent in rewards:
-            i = town.seat_index[agent]
-            rewards[agent] = float(guarded[i])
-            infos[agent]["clipped"] = bool(clipped[i])
+            i = index[agent]
+            rewards[agent] = values[i]
+            infos[agent]["clipped"] = flags[i]
         return obs, rewards, terms, truncs, infos
 
     def guard(self, raw: np.ndarray, town: Any) -> tuple[np.ndarray, np.ndarray]:
         """Guarded per-seat rewards and whether a guard changed each one."""
         state = town.state
         cfg = town.rules.config.rewards.clip
-        finite = np.isfinite(raw)
-        if not finite.all():
-            seat, term = (int(v) for v in np.argwhere(~finite)[0])
+        total = np.empty(len(raw), dtype=np.float64)
+        clipped = np.empty(len(raw), dtype=np.bool_)
+        bad = _guard(
+            raw, TERMINAL, cfg.per_tick, cfg.per_episode, cfg.death_window_ticks, state.tick, state.zero_ticks,
+            town.last_termination_reasons, state.alive, state.generation, state.born_tick,
+            self._episode_return, total, clipped,
+        )  # fmt: skip
+        if bad >= 0:
+            seat, term = divmod(bad, raw.shape[1])
             raise RewardGuardError(
                 f"non-finite reward term {TERMS[term]!r} for {town.possible_agents[seat]} at tick {state.tick}"
             )
-        shaping = np.delete(raw, TERMINAL, axis=1).sum(axis=1)
-        total = np.clip(shaping, -cfg.per_tick, cfg.per_tick) + raw[:, TERMINAL]
-        ended = town.last_termination_reasons > 0
-        fresh = (state.generation > 0) & (state.tick - state.born_tick <= cfg.death_window_ticks)
-        window = (state.zero_ticks > 0) | ended | fresh
-        total = np.where(window, np.minimum(total, 0.0), total)
-        running = self._episode_return + total
-        capped = np.clip(running, -cfg.per_episode, cfg.per_episode)
-        total = total - (running - capped)
-        self._episode_return = np.where(ended | ~state.alive, 0.0, capped)
-        clipped = ~np.isclose(total, raw.sum(axis=1))
         return total, clipped
+
+
+@njit(cache=True)
+def _guard(
+    raw, terminal, per_tick, per_episode, window, tick, zero_ticks, reasons, alive, generation, born_tick,
+    episode_return, total, clipped,
+):  # fmt: skip
+    """Apply the guards in place; return the flat index of a non-finite term, or -1."""
+    n, t = raw.shape
+    for i in range(n):
+        shaping = 0.0
+        raw_sum = 0.0
+        for k in range(t):
+            v = raw[i, k]
+            if not np.isfinite(v):
+                return i * t + k
+            raw_sum += v
+            if k != terminal:
+                shaping += v
+        value = min(per_tick, max(-per_tick, shaping)) + raw[i, terminal]
+        ended = reasons[i] > 0
+        fresh = generation[i] > 0 and tick - born_tick[i] <= window
+        if (zero_ticks[i] > 0 or ended or fresh) and value > 0.0:
+            value = 0.0
+        running = episode_return[i] + value
+        capped = min(per_episode, max(-per_episode, running))
+        value -= running - capped
+        episode_return[i] = 0.0 if (ended or not alive[i]) else capped
+        total[i] = value
+        clipped[i] = abs(value - raw_sum) > 1e-6
+    return -1

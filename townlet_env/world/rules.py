@@ -55,6 +55,10 @@ class Rules:
     opt_cook: int
     opt_wash: int
     opt_sleep: int
+    option_price: np.ndarray  # float32[3]: price of eat, cook, wash
+    option_type: np.ndarray  # int64[3]: object type of eat, cook, wash
+    option_affordance: np.ndarray  # int16[8]: affordance per Option (-1 none; WORK per job)
+    reward_consts: np.ndarray  # float32[7]: the reward engine's scalar weights
     decay: np.ndarray  # float32[3]
     need_weights: np.ndarray  # float32[3]
 
@@ -119,6 +123,8 @@ def build_rules(config: TownConfig) -> Rules:
 
     jobs = list(config.jobs.values())
     opt = config.options.affordances
+    opt_specs = [manifest.affordances[opt[k]] for k in ("eat", "cook", "wash")]
+    rw = config.rewards
     return Rules(
         config=config,
         manifest=manifest,
@@ -153,6 +159,18 @@ def build_rules(config: TownConfig) -> Rules:
         opt_cook=affs.index(opt["cook"]),
         opt_wash=affs.index(opt["wash"]),
         opt_sleep=affs.index(opt["sleep"]),
+        option_price=np.array([config.economy.prices[s.price] if s.price else 0.0 for s in opt_specs], np.float32),
+        option_type=np.array([types.index(s.object) for s in opt_specs], dtype=np.int64),
+        option_affordance=np.array(
+            [-1, affs.index(opt["eat"]), affs.index(opt["cook"]), affs.index(opt["wash"]), affs.index(opt["sleep"]),
+             -1, -1, -1],
+            dtype=np.int16,
+        ),  # fmt: skip
+        reward_consts=np.array(
+            [rw.survival, rw.needs_scale, rw.wage_scale, rw.punctuality_bonus, rw.lateness_penalty,
+             rw.faint_penalty, rw.eviction_penalty],
+            dtype=np.float32,
+        ),  # fmt: skip
         decay=need_vec(dict(config.needs.decay)),
         need_weights=need_vec(dict(config.rewards.needs_weights)),
     )

@@ -30,6 +30,8 @@ from townlet_env.world.systems.needs import step_needs
 from townlet_env.world.systems.primitives import primitive_mask, step_primitives
 from townlet_env.world.systems.relationships import decay_ties
 
+_NONE = np.zeros(0, dtype=np.int64)
+
 
 @dataclass(frozen=True)
 class TickOutcome:
@@ -53,7 +55,8 @@ def action_mask(state: WorldState, rules: Rules) -> np.ndarray:
 def step_world(state: WorldState, rules: Rules, actions: np.ndarray, mask: np.ndarray, log: EventLog) -> TickOutcome:
     """Advance the world one tick given one action per seat and the mask they were chosen under."""
     log.start_tick(state.tick)
-    respawned = lifecycle.respawn_due(state, rules, log)
+    _, due = lifecycle.any_pending(state, rules)
+    respawned = lifecycle.respawn_due(state, rules, log) if due else _NONE
     if respawned.size:
         mask = action_mask(state, rules)  # new identities act under their own mask
     if rules.config.action_mode == "option":
@@ -72,6 +75,7 @@ def step_world(state: WorldState, rules: Rules, actions: np.ndarray, mask: np.nd
     shift = step_employment(state, rules, log)
     step_economy(state, rules, log)
     decay_ties(state, rules)
-    reasons = lifecycle.terminate(state, rules, log)
+    ending, _ = lifecycle.any_pending(state, rules)
+    reasons = lifecycle.terminate(state, rules, log) if ending else np.zeros(state.n_agents, dtype=np.int8)
     state.tick += 1
     return TickOutcome(shift, partner, finished, finished_affs, reasons, respawned)

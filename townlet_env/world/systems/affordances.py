@@ -8,6 +8,7 @@ the fridge nearest the stove (``produces_into``), where ``eat_meal`` can reach t
 from __future__ import annotations
 
 import numpy as np
+from numba import njit
 
 from townlet_env.config import TICKS_PER_DAY
 from townlet_env.world.events import EventKind, EventLog, RelEvent
@@ -16,6 +17,7 @@ from townlet_env.world.state import WorldState
 from townlet_env.world.systems.relationships import apply_event
 
 SHARED_MEAL_RADIUS = 4
+_NONE = np.zeros(0, dtype=np.int64)
 
 
 def on_shift(state: WorldState, rules: Rules, agents: np.ndarray) -> np.ndarray:
@@ -79,39 +81,62 @@ def try_start(
 
 
 def tick_affordances(state: WorldState, rules: Rules, log: EventLog) -> tuple[np.ndarray, np.ndarray]:
-    """Advance running affordances one tick; return (finished agents, their affordances)."""
-    idx = np.flatnonzero(state.running >= 0)
-    if idx.size == 0:
-        return idx, idx
-    aff = state.running[idx]
-    state.needs[idx] += rules.aff_per_tick[aff]
-    state.remaining[idx] -= 1
-    done = state.remaining[idx] <= 0
-    agents, affs = idx[done], aff[done]
-    if agents.size:
-        _finish(state, rules, agents, affs, log)
-    return agents, affs
+    """Advance running affordances one tick; return (finished agents, their affordances).
 
-
-def _finish(state: WorldState, rules: Rules, agents: np.ndarray, affs: np.ndarray, log: EventLog) -> None:
-    objs = state.using[agents]
-    state.needs[agents] += rules.aff_effects[affs]
-    produces = rules.aff_produces[affs].any(axis=1)
-    if produces.any():
-        targets = rules.aff_produce_target[affs[produces], objs[produces]]
-        np.add.at(state.stock, targets, rules.aff_produces[affs[produces]])
-    state.cooldown_until[agents, rules.aff_type[affs]] = state.tick + rules.config.queues.cooldown_ticks
-    held = state.holder[objs] == agents
-    state.holder[objs[held]] = -1
-    state.running[agents] = -1
-    state.using[agents] = -1
-    state.wait_age[agents] = 0
-    state.last_ok[agents] = True
-    for i, a, o in zip(agents.tolist(), affs.tolist(), objs.tolist(), strict=True):
+    Completion applies the effects, delivers produce (e.g. cooked meals into a fridge),
+    starts the agent's cooldown on that object type and hands the object back.
+    """
+    done = _advance(
+        state.running, state.remaining, state.using, state.needs, state.stock, state.cooldown_until,
+        state.holder, state.wait_age, state.last_ok, rules.aff_per_tick, rules.aff_effects,
+        rules.aff_produces, rules.aff_produce_target, rules.aff_type,
+        state.tick + rules.config.queues.cooldown_ticks,
+    )  # fmt: skip
+    if done.shape[0] == 0:
+        return _NONE, _NONE
+    agents, affs = done[:, 0], done[:, 2]
+    for i, o, a in done.tolist():
         log.emit(EventKind.AFFORDANCE_FINISH, i, obj=o, value=a)
     meal = agents[rules.aff_shared_meal[affs]]
     if meal.size > 1:
         _shared_meal(state, rules, meal, log)
+    return agents, affs
+
+
+@njit(cache=True)
+def _advance(
+    running, remaining, using, needs, stock, cooldown_until, holder, wait_age, last_ok,
+    per_tick, effects, produces, produce_target, aff_type, cooldown_end,
+):  # fmt: skip
+    """Per-tick effects and countdown, then completion; return (agent, object, affordance) rows."""
+    done = np.empty((running.shape[0], 3), dtype=np.int64)
+    n_done = 0
+    for i in range(running.shape[0]):
+        a = running[i]
+        if a < 0:
+            continue
+        for k in range(needs.shape[1]):
+            needs[i, k] += per_tick[a, k]
+        remaining[i] -= 1
+        if remaining[i] > 0:
+            continue
+        obj = using[i]
+        for k in range(needs.shape[1]):
+            needs[i, k] += effects[a, k]
+        target = produce_target[a, obj]
+        if target >= 0:
+            for s in range(stock.shape[1]):
+                stock[target, s] += produces[a, s]
+        cooldown_until[i, aff_type[a]] = cooldown_end
+        if holder[obj] == i:
+            holder[obj] = -1
+        running[i] = -1
+        using[i] = -1
+        wait_age[i] = 0
+        last_ok[i] = True
+        done[n_done, 0], done[n_done, 1], done[n_done, 2] = i, obj, a
+        n_done += 1
+    return done[:n_done]
 
 
 def _shared_meal(state: WorldState, rules: Rules, agents: np.ndarray, log: EventLog) -> None:
@@ -127,13 +152,25 @@ def cancel(state: WorldState, rules: Rules, agents: np.ndarray, log: EventLog) -
     """Drop whatever ``agents`` are doing or waiting for; held objects are freed, no effects."""
     if agents.size == 0:
         return
-    running = agents[state.running[agents] >= 0]
-    for i in running.tolist():
-        log.emit(EventKind.AFFORDANCE_FAIL, i, obj=int(state.using[i]), value=int(state.running[i]))
-    objs = state.using[running]
-    held = state.holder[objs] == running
-    state.holder[objs[held]] = -1
-    state.running[agents] = -1
-    state.using[agents] = -1
-    state.remaining[agents] = 0
-    state.waiting[agents] = -1
+    dropped = _cancel(agents, state.running, state.using, state.remaining, state.waiting, state.holder)
+    for i, obj, aff in dropped.tolist():
+        log.emit(EventKind.AFFORDANCE_FAIL, i, obj=obj, value=aff)
+
+
+@njit(cache=True)
+def _cancel(agents, running, using, remaining, waiting, holder):
+    """Clear activity of ``agents``; return (agent, object, affordance) rows of dropped uses."""
+    dropped = np.empty((agents.shape[0], 3), dtype=np.int64)
+    n = 0
+    for i in agents:
+        if running[i] >= 0:
+            obj = using[i]
+            dropped[n, 0], dropped[n, 1], dropped[n, 2] = i, obj, running[i]
+            n += 1
+            if obj >= 0 and holder[obj] == i:
+                holder[obj] = -1
+        running[i] = -1
+        using[i] = -1
+        remaining[i] = 0
+        waiting[i] = -1
+    return dropped[:n]

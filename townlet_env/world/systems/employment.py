@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from numba import njit
 
 from townlet_env.config import TICKS_PER_DAY
 from townlet_env.world.events import EventKind, EventLog
@@ -31,59 +32,88 @@ class ShiftOutcome:
 
 
 def step_employment(state: WorldState, rules: Rules, log: EventLog) -> ShiftOutcome:
+    """Arrivals, wages, penalties and absences for this tick (see the module docstring)."""
     n = state.n_agents
+    wage = np.zeros(n, dtype=np.float32)
+    on_time = np.zeros(n, dtype=bool)
+    late = np.zeros(n, dtype=bool)
+    absent = np.zeros(n, dtype=bool)
     if len(rules.job_start) == 0:
-        zeros = np.zeros(n, dtype=bool)
-        return ShiftOutcome(np.zeros(n, np.float32), zeros, zeros, zeros)
+        return ShiftOutcome(wage, on_time, late, absent)
     cfg = rules.config.employment
-    minute = state.tick % TICKS_PER_DAY
-    has = (state.job >= 0) & state.alive
-    j = np.where(has, state.job, 0)
-    start, end = rules.job_start[j], rules.job_end[j]
-
-    starting = has & (minute == start)
-    if starting.any():
-        state.arrived[starting] = False
-        state.late[starting] = False
-        state.absent[starting] = False
-        state.on_time_ticks[starting] = 0
-
-    in_shift = has & (minute >= start) & (minute < end)
-    working = in_shift & (state.running == rules.job_affordance[j])
-    since = minute - start
-    newly = working & ~state.arrived
-    on_time = newly & (since <= cfg.grace_ticks)
-    late = newly & ~on_time & ~state.absent
-    state.arrived |= newly
-    state.late |= late
-    state.on_time_ticks += working & ~state.late & ~state.absent
-    wage = np.where(working, rules.job_wage[j], np.float32(0.0)).astype(np.float32)
-    state.wallet += wage - np.where(late, rules.job_late_penalty[j], 0.0)
-
-    absent = in_shift & ~state.arrived & ~state.absent & (since >= cfg.absent_after_ticks)
-    if absent.any():
-        state.absent |= absent
-        state.wallet -= np.where(absent, rules.job_absence_penalty[j], 0.0)
-        state.absences[absent] = np.roll(state.absences[absent], 1, axis=1)
-        state.absences[absent, 0] = state.tick
-        chronic = absent & (state.absences.min(axis=1) > state.tick - WEEK) & ~state.exit_pending
-        state.exit_pending |= chronic
-        for i in np.flatnonzero(absent).tolist():
-            log.emit(EventKind.SHIFT_ABSENT, i)
-        for i in np.flatnonzero(chronic).tolist():
-            log.emit(EventKind.EXIT_QUEUED, i)
-    for i in np.flatnonzero(newly).tolist():
-        kind = EventKind.SHIFT_ON_TIME if on_time[i] else EventKind.SHIFT_LATE
-        log.emit(kind, i, value=float(since[i]))
-
-    ending = has & (minute == end - 1)
-    if ending.any():
-        state.shifts += ending
-        state.late_shifts += ending & (state.late | state.absent | ~state.arrived)
-        share = state.on_time_ticks / np.maximum(end - start, 1)
-        # Exponential mean with weight 1/3: the last three shifts dominate.
-        state.attendance = np.where(ending, (2 * state.attendance + share) / 3, state.attendance).astype(
-            np.float32
-        )
-    np.maximum(state.wallet, 0.0, out=state.wallet)
+    any_event = _shift_kernel(
+        state.tick, state.alive, state.job, state.running, state.wallet, state.arrived, state.late, state.absent,
+        state.on_time_ticks, state.shifts, state.late_shifts, state.attendance,
+        rules.job_start, rules.job_end, rules.job_wage, rules.job_affordance, rules.job_late_penalty,
+        rules.job_absence_penalty, cfg.grace_ticks, cfg.absent_after_ticks, wage, on_time, late, absent,
+    )  # fmt: skip
+    if any_event:
+        _emit(state, rules, on_time, late, absent, log)
     return ShiftOutcome(wage, on_time, late, absent)
+
+
+def _emit(
+    state: WorldState, rules: Rules, on_time: np.ndarray, late: np.ndarray, absent: np.ndarray, log: EventLog
+) -> None:
+    """Events for arrivals and absences; absences also feed the eviction record."""
+    since = state.tick % TICKS_PER_DAY - rules.job_start[np.maximum(state.job, 0)]
+    for i in np.flatnonzero(on_time | late).tolist():
+        log.emit(EventKind.SHIFT_ON_TIME if on_time[i] else EventKind.SHIFT_LATE, i, value=float(since[i]))
+    for i in np.flatnonzero(absent).tolist():
+        state.absences[i] = np.roll(state.absences[i], 1)
+        state.absences[i, 0] = state.tick
+        log.emit(EventKind.SHIFT_ABSENT, i)
+        if state.absences[i].min() > state.tick - WEEK and not state.exit_pending[i]:
+            state.exit_pending[i] = True
+            log.emit(EventKind.EXIT_QUEUED, i)
+
+
+@njit(cache=True)
+def _shift_kernel(
+    tick, alive, job, running, wallet, arrived, late_flag, absent_flag, on_time_ticks, shifts, late_shifts,
+    attendance, job_start, job_end, job_wage, job_aff, late_penalty, absence_penalty, grace, absent_after,
+    wage, on_time, late, absent,
+):  # fmt: skip
+    minute = tick % TICKS_PER_DAY
+    any_event = False
+    for i in range(alive.shape[0]):
+        j = job[i]
+        if j < 0 or not alive[i]:
+            continue
+        start, end = job_start[j], job_end[j]
+        if minute == start:
+            arrived[i] = False
+            late_flag[i] = False
+            absent_flag[i] = False
+            on_time_ticks[i] = 0
+        if minute < start or minute >= end:
+            continue
+        since = minute - start
+        if running[i] == job_aff[j]:
+            if not arrived[i]:
+                arrived[i] = True
+                any_event = True
+                if since <= grace:
+                    on_time[i] = True
+                elif not absent_flag[i]:
+                    late[i] = True
+                    late_flag[i] = True
+                    wallet[i] -= late_penalty[j]
+            if not late_flag[i] and not absent_flag[i]:
+                on_time_ticks[i] += 1
+            wage[i] = job_wage[j]
+            wallet[i] += job_wage[j]
+        elif not arrived[i] and not absent_flag[i] and since >= absent_after:
+            absent_flag[i] = True
+            absent[i] = True
+            any_event = True
+            wallet[i] -= absence_penalty[j]
+        if minute == end - 1:
+            shifts[i] += 1
+            if late_flag[i] or absent_flag[i] or not arrived[i]:
+                late_shifts[i] += 1
+            # Exponential mean with weight 1/3: the last three shifts dominate.
+            attendance[i] = (2.0 * attendance[i] + on_time_ticks[i] / max(end - start, 1)) / 3.0
+        if wallet[i] < 0.0:
+            wallet[i] = 0.0
+    return any_event

@@ -10,6 +10,7 @@ entry tile (``lifecycle.respawn``), with the seat's job and home and fresh needs
 from __future__ import annotations
 
 import numpy as np
+from numba import njit
 
 from townlet_env.world.events import EventKind, EventLog
 from townlet_env.world.rules import Rules
@@ -18,6 +19,26 @@ from townlet_env.world.systems.affordances import cancel
 from townlet_env.world.systems.relationships import clear_seat
 
 FAINT, EVICTED = 1, 2
+
+
+@njit(cache=True)
+def _pending(alive, zero_ticks, exit_pending, respawn_at, faint_after, tick):
+    """(identities that may end this tick, vacant seats due a respawn) as counts."""
+    ending = due = 0
+    for i in range(alive.shape[0]):
+        if alive[i]:
+            if zero_ticks[i] >= faint_after or exit_pending[i]:
+                ending += 1
+        elif 0 <= respawn_at[i] <= tick:
+            due += 1
+    return ending, due
+
+
+def any_pending(state: WorldState, rules: Rules) -> tuple[int, int]:
+    """Cheap check so the tick can skip lifecycle work when nothing is due."""
+    cfg = rules.config.lifecycle
+    return _pending(state.alive, state.zero_ticks, state.exit_pending, state.respawn_at, cfg.faint_after_ticks,
+                    state.tick)  # fmt: skip
 
 
 def terminate(state: WorldState, rules: Rules, log: EventLog) -> np.ndarray:

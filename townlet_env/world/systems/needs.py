@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
-import numpy as np
+from numba import njit
 
 from townlet_env.world.rules import Rules
 from townlet_env.world.state import WorldState
 
 
 def step_needs(state: WorldState, rules: Rules) -> None:
-    state.needs -= rules.decay
-    np.clip(state.needs, 0.0, 1.0, out=state.needs)
-    starving = (state.needs <= 0.0).any(axis=1) & state.alive
-    state.zero_ticks = np.where(starving, state.zero_ticks + 1, 0).astype(np.int32)
+    _decay(state.needs, rules.decay, state.alive, state.zero_ticks)
+
+
+@njit(cache=True)
+def _decay(needs, decay, alive, zero_ticks):
+    for i in range(needs.shape[0]):
+        starving = False
+        for k in range(needs.shape[1]):
+            v = min(1.0, max(0.0, needs[i, k] - decay[k]))
+            needs[i, k] = v
+            starving = starving or v <= 0.0
+        zero_ticks[i] = zero_ticks[i] + 1 if (starving and alive[i]) else 0

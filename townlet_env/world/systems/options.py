@@ -11,33 +11,38 @@ or (``GO_HOME``) on arrival; ``WORK`` keeps working until the shift ends.
 from __future__ import annotations
 
 import numpy as np
+from numba import njit
 
 from townlet_env.actions import Option
 from townlet_env.config import TICKS_PER_DAY
 from townlet_env.world.events import EventLog
+from townlet_env.world.map import DX, DY, UNREACHABLE
 from townlet_env.world.rules import Rules
 from townlet_env.world.state import WorldState
 from townlet_env.world.systems import queues
 from townlet_env.world.systems.affordances import cancel, on_shift, try_start
-from townlet_env.world.systems.chat import attempt_chats, nearest_other, within_reach
-from townlet_env.world.systems.movement import move, step_toward
-from townlet_env.world.systems.relationships import best_friend
+from townlet_env.world.systems.chat import attempt_chats
 
 N_OPTIONS = len(Option)
+# Plain ints: enum attribute access is slow in hot code and unavailable inside numba kernels.
+WAIT, EAT, COOK, WASH, SLEEP, WORK, CHAT, GO_HOME = (int(o) for o in Option)
 QUEUE_PENALTY = 12  # ticks of walking an agent trades for one fewer agent in the queue
 WORK_LEAD_TICKS = 120  # WORK becomes available this long before a shift starts
 
 
 def option_affordances(state: WorldState, rules: Rules) -> np.ndarray:
     """The affordance each agent's current option uses (-1 for none)."""
-    table = np.array(
-        [-1, rules.opt_eat, rules.opt_cook, rules.opt_wash, rules.opt_sleep, -1, -1, -1], dtype=np.int16
-    )
-    aff = table[state.option]
-    if len(rules.job_affordance):
-        work = (state.option == Option.WORK) & (state.job >= 0)
-        aff[work] = rules.job_affordance[state.job[work]]
-    return aff
+    return _option_affordances(state.option, state.job, rules.option_affordance, rules.job_affordance)
+
+
+@njit(cache=True)
+def _option_affordances(option, job, table, job_affordance):
+    out = np.empty(option.shape[0], dtype=np.int64)
+    for i in range(option.shape[0]):
+        out[i] = table[option[i]]
+        if option[i] == WORK and job[i] >= 0 and job_affordance.shape[0] > 0:
+            out[i] = job_affordance[job[i]]
+    return out
 
 
 def work_window(state: WorldState, rules: Rules) -> np.ndarray:
@@ -51,69 +56,132 @@ def work_window(state: WorldState, rules: Rules) -> np.ndarray:
 
 def option_mask(state: WorldState, rules: Rules) -> np.ndarray:
     """int8[N, 8]: which options each seat may choose now."""
-    n = state.n_agents
-    tick = state.tick
-    mask = np.zeros((n, N_OPTIONS), dtype=np.int8)
-    mask[:, Option.WAIT] = 1
-    mask[:, Option.SLEEP] = 1
-    mask[:, Option.GO_HOME] = 1
-    cool = state.cooldown_until <= tick
-    for opt, aff in ((Option.EAT, rules.opt_eat), (Option.COOK, rules.opt_cook), (Option.WASH, rules.opt_wash)):
-        t = rules.aff_type[aff]
-        mask[:, opt] = (state.wallet >= rules.aff_price[aff]) & cool[:, t]
-    eat_type = rules.aff_type[rules.opt_eat]
-    consumes = rules.aff_consumes[rules.opt_eat]
-    if consumes.any():
-        stocked = (state.stock[rules.town.obj_type == eat_type] >= consumes).all(axis=1).any()
-        mask[:, Option.EAT] &= np.int8(stocked)
-    mask[:, Option.WORK] = work_window(state, rules)
-    mask[:, Option.CHAT] = (state.chat_ready_at <= tick) & (state.alive.sum() > 1)
-    committed = (state.option != Option.WAIT) & (tick < state.commit_until)
-    committed &= (state.needs > rules.config.options.hard_need_threshold).all(axis=1)
-    if committed.any():
-        rows = np.flatnonzero(committed)
-        mask[rows] = 0
-        mask[rows, state.option[rows]] = 1
-    dead = ~state.alive
-    if dead.any():
-        mask[dead] = 0
-        mask[dead, Option.WAIT] = 1
+    price, types = rules.option_price, rules.option_type
+    stocked = _stocked(state.stock, rules.town.obj_type, types[0], rules.aff_consumes[rules.opt_eat])
+    mask = np.zeros((state.n_agents, N_OPTIONS), dtype=np.int8)
+    _option_mask(
+        mask, state.tick, state.alive, state.needs, state.wallet, state.cooldown_until, state.chat_ready_at,
+        state.option, state.commit_until, state.job, rules.job_start, rules.job_end, price, types, stocked,
+        rules.config.options.hard_need_threshold,
+    )  # fmt: skip
     return mask
+
+
+@njit(cache=True)
+def _stocked(stock, obj_type, eat_type, consumes):
+    """Whether any object of the eating type holds what one meal consumes."""
+    for m in range(obj_type.shape[0]):
+        if obj_type[m] != eat_type:
+            continue
+        ok = True
+        for s in range(consumes.shape[0]):
+            ok = ok and stock[m, s] >= consumes[s]
+        if ok:
+            return True
+    return False
+
+
+@njit(cache=True)
+def _option_mask(
+    mask, tick, alive, needs, wallet, cooldown_until, chat_ready_at, option, commit_until, job,
+    job_start, job_end, price, types, stocked, hard_threshold,
+):  # fmt: skip
+    n_alive = 0
+    for i in range(alive.shape[0]):
+        n_alive += 1 if alive[i] else 0
+    minute = tick % TICKS_PER_DAY
+    for i in range(alive.shape[0]):
+        row = mask[i]
+        row[WAIT] = 1
+        if not alive[i]:
+            continue
+        committed = option[i] != WAIT and tick < commit_until[i]
+        if committed:
+            for k in range(3):
+                committed = committed and needs[i, k] > hard_threshold
+        if committed:
+            row[option[i]] = 1
+            row[WAIT] = 1 if option[i] == WAIT else 0
+            continue
+        row[SLEEP] = 1
+        row[GO_HOME] = 1
+        for k, opt in enumerate((EAT, COOK, WASH)):
+            row[opt] = 1 if (wallet[i] >= price[k] and cooldown_until[i, types[k]] <= tick) else 0
+        if not stocked:
+            row[EAT] = 0
+        j = job[i]
+        if j >= 0 and job_start.shape[0] > 0:
+            row[WORK] = 1 if (minute >= job_start[j] - WORK_LEAD_TICKS and minute < job_end[j]) else 0
+        row[CHAT] = 1 if (chat_ready_at[i] <= tick and n_alive > 1) else 0
 
 
 def _choose_targets(state: WorldState, rules: Rules, agents: np.ndarray) -> None:
     """Pick each agent's target: nearest usable object (queue-penalised), bed, home or friend."""
     town = rules.town
-    opt = state.option[agents]
-    affs = option_affordances(state, rules)[agents]
-    for a in np.unique(affs[affs >= 0]).tolist():
-        sel = agents[affs == a]
-        cand = np.flatnonzero(town.obj_type == rules.aff_type[a])
-        if a == rules.opt_sleep:
-            state.target[sel] = town.home_bed[state.home[sel]]
-            continue
-        if cand.size == 0:
-            continue
-        pos = state.pos[sel]
-        score = town.dist[town.first_object_field + cand][:, pos[:, 0], pos[:, 1]].astype(np.int32)
-        busy = (state.holder[cand] >= 0).astype(np.int32) + queues.queue_lengths(state, len(town.obj_type))[cand]
-        score += QUEUE_PENALTY * busy[:, None]
-        lacking = (state.stock[cand] < rules.aff_consumes[a]).any(axis=1)
-        score[lacking] = 1 << 20
-        best = np.argmin(score, axis=0)
-        usable = score[best, np.arange(sel.size)] < (1 << 14)
-        state.target[sel] = np.where(usable, cand[best], -1)
-    home = agents[opt == Option.GO_HOME]
-    state.target[home] = state.home[home]
-    chat = agents[opt == Option.CHAT]
-    for i in chat.tolist():
-        state.target[i] = best_friend(state, i)
-    lonely = chat[state.target[chat] < 0]
-    state.target[lonely] = nearest_other(state, lonely)
+    _targets(
+        agents, state.option, option_affordances(state, rules), state.home, state.pos, state.alive,
+        state.tie_other, state.tie_vals, state.holder, state.waiting, state.stock, rules.aff_consumes,
+        rules.aff_type, town.obj_type, town.dist, town.first_object_field, town.home_bed, rules.opt_sleep,
+        state.target,
+    )  # fmt: skip
+
+
+@njit(cache=True)
+def _targets(
+    agents, option, affs, home, pos, alive, tie_other, tie_vals, holder, waiting, stock, consumes,
+    aff_type, obj_type, dist, first_object, home_bed, opt_sleep, target,
+):  # fmt: skip
+    n_obj = obj_type.shape[0]
+    load = np.zeros(n_obj, dtype=np.int64)
+    for j in range(waiting.shape[0]):
+        if waiting[j] >= 0:
+            load[waiting[j]] += 1
+    for m in range(n_obj):
+        if holder[m] >= 0:
+            load[m] += 1
+    for i in agents:
+        opt, a = option[i], affs[i]
+        y, x = pos[i, 0], pos[i, 1]
+        best = -1
+        if opt == GO_HOME:
+            best = home[i]
+        elif opt == CHAT:
+            best_score = 0.0
+            for k in range(tie_other.shape[1]):  # the closest friend first
+                other = tie_other[i, k]
+                score = tie_vals[i, k, 0] + tie_vals[i, k, 1] - tie_vals[i, k, 2]
+                if other >= 0 and alive[other] and score > best_score:
+                    best, best_score = other, score
+            if best < 0:  # else the nearest living agent
+                best_d = 1 << 30
+                for j in range(alive.shape[0]):
+                    if j != i and alive[j]:
+                        d = abs(pos[j, 0] - y) + abs(pos[j, 1] - x)
+                        if d < best_d:
+                            best, best_d = j, d
+        elif a == opt_sleep:
+            best = home_bed[home[i]]
+        elif a >= 0:
+            best_score = 1 << 14
+            for m in range(n_obj):
+                if obj_type[m] != aff_type[a]:
+                    continue
+                lacking = False
+                for s in range(consumes.shape[1]):
+                    lacking = lacking or stock[m, s] < consumes[a, s]
+                d = dist[first_object + m, y, x]
+                if lacking or d >= UNREACHABLE:
+                    continue
+                score = d + QUEUE_PENALTY * load[m]
+                if score < best_score:
+                    best, best_score = m, score
+        target[i] = best
 
 
 def _complete(state: WorldState, agents: np.ndarray, ok: bool) -> None:
-    state.option[agents] = Option.WAIT
+    if agents.size == 0:
+        return
+    state.option[agents] = WAIT
     state.commit_until[agents] = state.tick
     state.target[agents] = -1
     state.last_ok[agents] = ok
@@ -122,68 +190,145 @@ def _complete(state: WorldState, agents: np.ndarray, ok: bool) -> None:
 def step_options(state: WorldState, rules: Rules, actions: np.ndarray, mask: np.ndarray, log: EventLog) -> np.ndarray:
     """Apply option actions, navigate, queue and start affordances; return chat partners."""
     town = rules.town
-    alive = state.alive
-    valid = mask[np.arange(state.n_agents), actions].astype(bool)
-    keep = np.where(state.commit_until > state.tick, state.option, Option.WAIT)
-    act = np.where(valid, actions, keep).astype(np.int8)
-    act[~alive] = Option.WAIT
-    switched = np.flatnonzero(act != state.option)
+    act, switched, expired, untargeted, n_chat = _resolve(
+        actions, mask, state.option, state.commit_until, state.target, state.alive, state.tick, state.job,
+        rules.job_start, rules.job_end,
+    )  # fmt: skip
     if switched.size:
         cancel(state, rules, switched, log)
         state.option[switched] = act[switched]
         state.commit_until[switched] = state.tick + rules.config.options.commit_ticks
         state.target[switched] = -1
-    expired = np.flatnonzero((state.option == Option.WORK) & ~work_window(state, rules))
     if expired.size:
         cancel(state, rules, expired, log)
         _complete(state, expired, True)
-
-    opt = state.option
-    active = alive & (opt != Option.WAIT)
-    untargeted = np.flatnonzero(active & (state.target < 0))
     if untargeted.size:
         _choose_targets(state, rules, untargeted)
-        failed = untargeted[state.target[untargeted] < 0]
-        _complete(state, failed, False)
-
-    chatting = np.flatnonzero(active & (opt == Option.CHAT) & (state.target >= 0))
+        _complete(state, untargeted[state.target[untargeted] < 0], False)
     chat_partner = np.full(state.n_agents, -1, dtype=np.int32)
-    if chatting.size:
-        partner = state.target[chatting]
-        gone = ~alive[partner]
-        _complete(state, chatting[gone], False)
-        chatting, partner = chatting[~gone], partner[~gone]
-        close = within_reach(state, chatting, partner)
-        if close.any():
-            chat_partner = attempt_chats(state, rules, chatting[close], partner[close], log)
-            _complete(state, chatting[close], True)
-        if (~close).any():
-            step_toward(state, rules, chatting[~close], state.pos[partner[~close]])
-
-    idle = (state.running < 0) & (state.waiting < 0)
-    nav = np.flatnonzero(active & idle & (opt != Option.CHAT) & (state.target >= 0))
-    if nav.size == 0:
-        return chat_partner
-    field = np.where(
-        opt[nav] == Option.GO_HOME, town.first_home_field + state.target[nav], town.first_object_field + state.target[nav]
-    )
-    y, x = state.pos[nav, 0], state.pos[nav, 1]
-    arrived = town.dist[field, y, x] == 0
-    walkers = nav[~arrived]
-    if walkers.size:
-        move(state, rules, walkers, town.step[field[~arrived], y[~arrived], x[~arrived]])
-    here = nav[arrived]
-    _complete(state, here[opt[here] == Option.GO_HOME], True)
-    here = here[opt[here] != Option.GO_HOME]
-    if here.size:
-        _request(state, rules, here, option_affordances(state, rules)[here], log)
+    if n_chat:
+        chat_partner = _step_chats(state, rules, log)
+    arrived = _navigate(
+        state.option, state.target, state.running, state.waiting, state.alive, state.pos, state.home,
+        town.dist, town.step, town.walkable, town.first_object_field, town.first_home_field,
+    )  # fmt: skip
+    if arrived.size:
+        going_home = state.option[arrived] == GO_HOME
+        _complete(state, arrived[going_home], True)
+        here = arrived[~going_home]
+        if here.size:
+            _request(state, rules, here, option_affordances(state, rules)[here], log)
     return chat_partner
+
+
+def _step_chats(state: WorldState, rules: Rules, log: EventLog) -> np.ndarray:
+    """CHAT agents talk when within reach of their partner, else walk toward them."""
+    gone, speakers = _chat_moves(state.option, state.target, state.alive, state.pos, rules.town.walkable)
+    _complete(state, gone, False)
+    if speakers.size == 0:
+        return np.full(state.n_agents, -1, dtype=np.int32)
+    partner = attempt_chats(state, rules, speakers, state.target[speakers], log)
+    _complete(state, speakers, True)
+    return partner
+
+
+@njit(cache=True)
+def _chat_moves(option, target, alive, pos, walkable):
+    """Walk CHAT agents toward their partner; return (partner gone, partner within reach)."""
+    n = alive.shape[0]
+    gone = np.empty(n, dtype=np.int64)
+    close = np.empty(n, dtype=np.int64)
+    n_gone = n_close = 0
+    for i in range(n):
+        other = target[i]
+        if not alive[i] or option[i] != CHAT or other < 0:
+            continue
+        if not alive[other]:
+            gone[n_gone] = i
+            n_gone += 1
+            continue
+        dy, dx = pos[other, 0] - pos[i, 0], pos[other, 1] - pos[i, 1]
+        if abs(dy) + abs(dx) <= 1:
+            close[n_close] = i
+            n_close += 1
+            continue
+        # Greedy step along the longer axis, else the other one; walls block.
+        vy = -1 if dy < 0 else (1 if dy > 0 else 0)
+        vx = -1 if dx < 0 else (1 if dx > 0 else 0)
+        first_y, first_x, second_y, second_x = (vy, 0, 0, vx) if abs(dy) >= abs(dx) else (0, vx, vy, 0)
+        for sy, sx in ((first_y, first_x), (second_y, second_x)):
+            if (sy != 0 or sx != 0) and walkable[pos[i, 0] + sy, pos[i, 1] + sx]:
+                pos[i, 0] += sy
+                pos[i, 1] += sx
+                break
+    return gone[:n_gone], close[:n_close]
+
+
+@njit(cache=True)
+def _resolve(actions, mask, option, commit_until, target, alive, tick, job, job_start, job_end):
+    """Per seat: the effective action, and who switched, whose WORK expired, who needs a target."""
+    n = alive.shape[0]
+    act = option.copy()
+    switched = np.empty(n, dtype=np.int64)
+    expired = np.empty(n, dtype=np.int64)
+    untargeted = np.empty(n, dtype=np.int64)
+    n_sw = n_ex = n_un = n_chat = 0
+    minute = tick % TICKS_PER_DAY
+    for i in range(n):
+        if not alive[i]:
+            act[i] = WAIT
+            continue
+        a = actions[i]
+        if mask[i, a] == 0:
+            a = option[i] if commit_until[i] > tick else WAIT
+        act[i] = a
+        changed = a != option[i]
+        if changed:
+            switched[n_sw] = i
+            n_sw += 1
+        if a == WORK:
+            j = job[i]
+            if j < 0 or job_start.shape[0] == 0 or not (job_start[j] - WORK_LEAD_TICKS <= minute < job_end[j]):
+                if not changed:
+                    expired[n_ex] = i
+                    n_ex += 1
+                continue
+        if a != WAIT and (changed or target[i] < 0):
+            untargeted[n_un] = i
+            n_un += 1
+        if a == CHAT:
+            n_chat += 1
+    return act, switched[:n_sw], expired[:n_ex], untargeted[:n_un], n_chat
+
+
+@njit(cache=True)
+def _navigate(option, target, running, waiting, alive, pos, home, dist, step, walkable, first_object, first_home):
+    """Step every idle navigating agent along its shortest path; return those already there."""
+    n = alive.shape[0]
+    arrived = np.empty(n, dtype=np.int64)
+    n_arr = 0
+    for i in range(n):
+        opt = option[i]
+        if not alive[i] or opt in (WAIT, CHAT) or target[i] < 0 or running[i] >= 0 or waiting[i] >= 0:
+            continue
+        f = first_home + target[i] if opt == GO_HOME else first_object + target[i]
+        y, x = pos[i, 0], pos[i, 1]
+        if dist[f, y, x] == 0:
+            arrived[n_arr] = i
+            n_arr += 1
+            continue
+        s = step[f, y, x]
+        ny, nx = y + DY[s], x + DX[s]
+        if walkable[ny, nx]:
+            pos[i, 0] = ny
+            pos[i, 1] = nx
+    return arrived[:n_arr]
 
 
 def _request(state: WorldState, rules: Rules, agents: np.ndarray, affs: np.ndarray, log: EventLog) -> None:
     """Agents next to their target ask to use it: start now, or join its queue."""
     objs = state.target[agents]
-    work = state.option[agents] == Option.WORK
+    work = state.option[agents] == WORK
     early = work & ~on_shift(state, rules, agents)
     agents, objs, affs = agents[~early], objs[~early], affs[~early]  # wait at work for the start
     types = rules.aff_type[affs]
@@ -203,7 +348,7 @@ def complete_finished(state: WorldState, rules: Rules, agents: np.ndarray) -> No
     """Options whose affordance just finished are done, except WORK during the shift."""
     if agents.size == 0:
         return
-    keep = (state.option[agents] == Option.WORK) & on_shift(state, rules, agents)
+    keep = (state.option[agents] == WORK) & on_shift(state, rules, agents)
     _complete(state, agents[~keep], True)
 
 

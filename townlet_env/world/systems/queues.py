@@ -11,6 +11,7 @@ it keeps the object until its affordance ends.
 from __future__ import annotations
 
 import numpy as np
+from numba import njit
 
 from townlet_env.world.events import EventKind, EventLog, RelEvent
 from townlet_env.world.rules import Rules
@@ -29,40 +30,69 @@ def join(state: WorldState, agents: np.ndarray, objs: np.ndarray, log: EventLog)
 
 def assign(state: WorldState) -> tuple[np.ndarray, np.ndarray]:
     """Give each free object to its best waiter; return (winners, objects)."""
-    waiters = np.flatnonzero(state.waiting >= 0)
-    if waiters.size == 0:
-        return waiters, waiters
-    cand = waiters[state.holder[state.waiting[waiters]] < 0]
-    if cand.size == 0:
-        return cand, cand
-    objs = state.waiting[cand]
-    order = np.lexsort((cand, -state.wait_age[cand], state.joined_tick[cand], objs))
-    cand, objs = cand[order], objs[order]
-    _, first = np.unique(objs, return_index=True)
-    winners, won = cand[first], objs[first]
-    state.waiting[winners] = -1
-    state.holder[won] = winners
-    return winners, won
+    return _assign(state.waiting, state.holder, state.joined_tick, state.wait_age)
+
+
+@njit(cache=True)
+def _assign(waiting, holder, joined_tick, wait_age):
+    """Best waiter per free object: earliest join, then longest wait age, then lowest seat."""
+    n_obj = holder.shape[0]
+    best = np.full(n_obj, -1, dtype=np.int64)
+    for i in range(waiting.shape[0]):
+        m = waiting[i]
+        if m < 0 or holder[m] >= 0:
+            continue
+        b = best[m]
+        if b < 0 or joined_tick[i] < joined_tick[b] or (joined_tick[i] == joined_tick[b] and wait_age[i] > wait_age[b]):
+            best[m] = i
+    count = 0
+    for m in range(n_obj):
+        if best[m] >= 0:
+            count += 1
+    winners = np.empty(count, dtype=np.int64)
+    objs = np.empty(count, dtype=np.int64)
+    k = 0
+    for m in range(n_obj):
+        i = best[m]
+        if i >= 0:
+            winners[k], objs[k] = i, m
+            waiting[i] = -1
+            holder[m] = i
+            k += 1
+    return winners, objs
 
 
 def detect_conflicts(state: WorldState, rules: Rules, log: EventLog) -> None:
     """Age waiters and raise one conflict per long wait behind the same holder."""
-    waiting = state.waiting >= 0
-    if not waiting.any():
-        return
-    state.wait_age[waiting] += 1
-    limit = rules.config.queues.conflict_wait_ticks
-    over = np.flatnonzero(waiting & ~state.conflict_flag & (state.tick - state.joined_tick >= limit))
+    over = _age_waiters(
+        state.waiting, state.wait_age, state.conflict_flag, state.joined_tick, state.tick,
+        rules.config.queues.conflict_wait_ticks,
+    )  # fmt: skip
     for i in over.tolist():
         obj = int(state.waiting[i])
         holder = int(state.holder[obj])
-        state.conflict_flag[i] = True
         if holder < 0:
             continue
         queue_len = int((state.waiting == obj).sum())
         intensity = 1.0 + 0.25 * (queue_len - 1)
         log.emit(EventKind.QUEUE_CONFLICT, i, other=holder, obj=obj, value=intensity)
         apply_event(state, rules, i, holder, RelEvent.QUEUE_CONFLICT, log, scale=intensity)
+
+
+@njit(cache=True)
+def _age_waiters(waiting, wait_age, conflict_flag, joined_tick, tick, limit):
+    """Count waiting ticks; flag and return waiters whose wait just reached ``limit``."""
+    over = np.empty(waiting.shape[0], dtype=np.int64)
+    n = 0
+    for i in range(waiting.shape[0]):
+        if waiting[i] < 0:
+            continue
+        wait_age[i] += 1
+        if not conflict_flag[i] and tick - joined_tick[i] >= limit:
+            conflict_flag[i] = True
+            over[n] = i
+            n += 1
+    return over[:n]
 
 
 def queue_lengths(state: WorldState, n_objects: int) -> np.ndarray:
