@@ -43,7 +43,11 @@ class NeedsConfig(Strict):
     """Per-tick decay of each need (satiation in [0, 1], 1 = fully satisfied)."""
 
     decay: dict[NeedName, float] = Field(
-        default_factory=lambda: {"hunger": 0.0009, "hygiene": 0.0004, "energy": 0.0005}
+        default_factory=lambda: {  # type: ignore[arg-type]
+            "hunger": 0.0009,
+            "hygiene": 0.0004,
+            "energy": 0.0005,
+        }
     )
     initial_low: float = Field(0.6, ge=0.0, le=1.0)
     initial_high: float = Field(0.9, ge=0.0, le=1.0)
@@ -86,9 +90,7 @@ class EmploymentConfig(Strict):
 class EconomyConfig(Strict):
     """Prices are named so affordances can refer to them (``price: meal``)."""
 
-    prices: dict[str, float] = Field(
-        default_factory=lambda: {"meal": 1.0, "ingredients": 0.6, "shower": 0.3}
-    )
+    prices: dict[str, float] = Field(default_factory=lambda: {"meal": 1.0, "ingredients": 0.6, "shower": 0.3})
     starting_wallet: float = Field(4.0, ge=0.0)
     restock_minute: int = Field(300, ge=0, lt=TICKS_PER_DAY)
     meals_per_day: float = Field(3.0, gt=0.0, description="basket: meals an agent buys a day")
@@ -155,7 +157,11 @@ class RewardConfig(Strict):
     """Per-tick reward terms; see docs/environment.md for the formulas."""
 
     needs_weights: dict[NeedName, float] = Field(
-        default_factory=lambda: {"hunger": 1.0, "hygiene": 0.6, "energy": 0.8}
+        default_factory=lambda: {  # type: ignore[arg-type]
+            "hunger": 1.0,
+            "hygiene": 0.6,
+            "energy": 0.8,
+        }
     )
     needs_scale: float = Field(0.02, ge=0.0, le=1.0)
     survival: float = Field(0.005, ge=0.0, le=0.1)
@@ -194,7 +200,7 @@ class OptionConfig(Strict):
     commit_ticks: int = Field(15, ge=1, le=240)
     hard_need_threshold: float = Field(0.1, ge=0.0, le=1.0)
     affordances: dict[Literal["eat", "cook", "wash", "sleep"], str] = Field(
-        default_factory=lambda: {
+        default_factory=lambda: {  # type: ignore[arg-type]
             "eat": "eat_meal",
             "cook": "cook_meal",
             "wash": "take_shower",

@@ -34,7 +34,6 @@ def render_ansi(state: WorldState, rules: Rules) -> str:
 def render_rgb(state: WorldState, rules: Rules) -> np.ndarray:
     """uint8[H*TILE, W*TILE, 3]: floor, walls, objects (orange while held), agents."""
     town = rules.town
-    h, w = town.shape
     img = np.where(town.walkable[..., None], _FLOOR, _WALL).astype(np.uint8)
     held = state.holder >= 0
     img[town.obj_pos[:, 0], town.obj_pos[:, 1]] = np.where(held[:, None], _BUSY, _OBJECT)

@@ -247,10 +247,7 @@ def _encode(
                 for k in range(n_ties):
                     if tie_other[i, k] < 0 or used[k]:
                         continue
-                    if group == 0:
-                        score = tie_vals[i, k, 0] + tie_vals[i, k, 1]
-                    else:
-                        score = tie_vals[i, k, 2]
+                    score = tie_vals[i, k, 0] + tie_vals[i, k, 1] if group == 0 else tie_vals[i, k, 2]
                     if score > 0 and (best < 0 or score > best_score):
                         best, best_score = k, score
                 if best >= 0:
@@ -276,4 +273,3 @@ def _encode(
         out[i, c] = filled / n_ties
         out[i, c + 1] = trust_max
         out[i, c + 2] = rivalry_max
-

@@ -17,6 +17,8 @@ from townlet_env.observations.layout import LAYOUT_VERSION, VARIANTS, Observatio
 from townlet_env.world.rules import Rules
 from townlet_env.world.state import WorldState
 
+SIGNED_SUFFIXES = ("_dy", "_dx", "_trust", "_familiarity")  # features that may be negative
+
 
 class VariantError(ValueError):
     """An unknown observation variant was asked for."""
@@ -67,7 +69,7 @@ class Variant:
         for i, name in enumerate(layout.feature_names, start=layout.map_size):
             if name == "wallet":
                 high[i] = np.inf
-            elif name in ("time_sin", "time_cos") or name.endswith(("_dy", "_dx", "_trust", "_familiarity")) or name == "trust_max":
+            elif name in ("time_sin", "time_cos", "trust_max") or name.endswith(SIGNED_SUFFIXES):
                 low[i] = -1.0
         return low, high
 

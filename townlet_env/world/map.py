@@ -51,7 +51,8 @@ class TownMap:
 
     @property
     def shape(self) -> tuple[int, int]:
-        return self.walkable.shape  # type: ignore[return-value]
+        h, w = self.walkable.shape
+        return int(h), int(w)
 
     @property
     def first_object_field(self) -> int:

@@ -106,9 +106,9 @@ def build_rules(config: TownConfig) -> Rules:
             produce_target[a, m] = targets[int(np.argmin(d))]
 
     problems = []
-    for opt, aff in config.options.affordances.items():
-        if aff not in manifest.affordances:
-            problems.append(f"options.affordances.{opt}: unknown affordance {aff!r}")
+    for option_name, aff_id in config.options.affordances.items():
+        if aff_id not in manifest.affordances:
+            problems.append(f"options.affordances.{option_name}: unknown affordance {aff_id!r}")
     for name, job in config.jobs.items():
         if job.workplace not in manifest.objects:
             problems.append(f"jobs.{name}.workplace: unknown object type {job.workplace!r}")
@@ -137,9 +137,7 @@ def build_rules(config: TownConfig) -> Rules:
         type_restock=np.stack([stock_vec(o.restock, -1) for o in manifest.objects.values()]),
         aff_type=np.array([types.index(s.object) for s in specs], dtype=np.int16),
         aff_duration=np.array([s.duration for s in specs], dtype=np.int32),
-        aff_price=np.array(
-            [config.economy.prices[s.price] if s.price else 0.0 for s in specs], dtype=np.float32
-        ),
+        aff_price=np.array([config.economy.prices[s.price] if s.price else 0.0 for s in specs], dtype=np.float32),
         aff_effects=np.stack([need_vec(s.effects) for s in specs]),
         aff_per_tick=np.stack([need_vec(s.per_tick) for s in specs]),
         aff_consumes=np.stack([stock_vec(s.consumes) for s in specs]),
@@ -162,15 +160,30 @@ def build_rules(config: TownConfig) -> Rules:
         option_price=np.array([config.economy.prices[s.price] if s.price else 0.0 for s in opt_specs], np.float32),
         option_type=np.array([types.index(s.object) for s in opt_specs], dtype=np.int64),
         option_affordance=np.array(
-            [-1, affs.index(opt["eat"]), affs.index(opt["cook"]), affs.index(opt["wash"]), affs.index(opt["sleep"]),
-             -1, -1, -1],
+            [
+                -1,
+                affs.index(opt["eat"]),
+                affs.index(opt["cook"]),
+                affs.index(opt["wash"]),
+                affs.index(opt["sleep"]),
+                -1,
+                -1,
+                -1,
+            ],
             dtype=np.int16,
-        ),  # fmt: skip
+        ),
         reward_consts=np.array(
-            [rw.survival, rw.needs_scale, rw.wage_scale, rw.punctuality_bonus, rw.lateness_penalty,
-             rw.faint_penalty, rw.eviction_penalty],
+            [
+                rw.survival,
+                rw.needs_scale,
+                rw.wage_scale,
+                rw.punctuality_bonus,
+                rw.lateness_penalty,
+                rw.faint_penalty,
+                rw.eviction_penalty,
+            ],
             dtype=np.float32,
-        ),  # fmt: skip
-        decay=need_vec(dict(config.needs.decay)),
-        need_weights=need_vec(dict(config.rewards.needs_weights)),
+        ),
+        decay=need_vec({str(k): v for k, v in config.needs.decay.items()}),
+        need_weights=need_vec({str(k): v for k, v in config.rewards.needs_weights.items()}),
     )

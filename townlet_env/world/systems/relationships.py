@@ -29,10 +29,7 @@ def _update(state: WorldState, i: int, j: int, delta: np.ndarray) -> None:
         k = int(slots[0])
     else:
         empty = np.flatnonzero(row < 0)
-        if empty.size:
-            k = int(empty[0])
-        else:
-            k = int(np.argmin(_strength(state.tie_vals[i])))
+        k = int(empty[0]) if empty.size else int(np.argmin(_strength(state.tie_vals[i])))
         state.tie_other[i, k] = j
         state.tie_vals[i, k] = 0.0
     state.tie_vals[i, k] = np.clip(state.tie_vals[i, k] + delta, _LOW, _HIGH)
