@@ -306,7 +306,8 @@ def load_config(path: str | Path | None = None, **overrides: Any) -> TownConfig:
     try:
         return TownConfig.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(format_validation_error(str(source), exc)) from None
+        label = f"{source} (with overrides {sorted(overrides)})" if overrides else str(source)
+        raise ConfigError(format_validation_error(label, exc)) from None
 
 
 def make_config(**overrides: Any) -> TownConfig:

@@ -50,6 +50,7 @@ class TownletParallelEnv(ParallelEnv):
         n = self.config.num_agents
         self.possible_agents = [f"agent_{i}" for i in range(n)]
         self.seat_index = {a: i for i, a in enumerate(self.possible_agents)}
+        self._agent_set = frozenset(self.possible_agents)
         self.n_actions = len(Option) if self.config.action_mode == "option" else len(Primitive)
         self.variant = Variant(self.rules, self.config.obs_variant, self.n_actions)
         self.layout = self.variant.layout
@@ -98,13 +99,13 @@ class TownletParallelEnv(ParallelEnv):
         treated as WAIT (or as continuing the committed option).
         """
         state, rules = self.state, self.rules
-        act = np.zeros(len(self.possible_agents), dtype=np.int64)
-        for agent, a in actions.items():
-            seat = self.seat_index.get(agent)
-            if seat is None:
-                raise ValueError(f"step(): unknown agent {agent!r}; agents are {self.possible_agents[0]}..")
-            act[seat] = a
-        if act.size and (act.min() < 0 or act.max() >= self.n_actions):
+        if not actions.keys() <= self._agent_set:
+            unknown = sorted(set(actions) - self._agent_set)
+            raise ValueError(
+                f"step(): unknown agents {unknown}; agents are agent_0..agent_{len(self.possible_agents) - 1}"
+            )
+        act = np.fromiter((actions.get(a, 0) for a in self.possible_agents), dtype=np.int64, count=len(self._agent_set))
+        if act.min() < 0 or act.max() >= self.n_actions:
             bad = next(a for a, v in actions.items() if not 0 <= int(v) < self.n_actions)
             raise ValueError(f"step(): action {actions[bad]!r} for {bad} is outside Discrete({self.n_actions})")
         outcome = step_world(state, rules, act, self._mask, self._log)
@@ -139,6 +140,8 @@ class TownletParallelEnv(ParallelEnv):
     def _observations(self) -> dict[str, dict[str, np.ndarray]]:
         batch = self.variant.encode(self.state)
         mask = self._mask
+        if len(self.agents) == len(batch):  # every seat present, in seat order: iterate rows directly
+            return {a: {"observation": o, "action_mask": m} for a, o, m in zip(self.agents, batch, mask, strict=True)}
         return {
             a: {"observation": batch[i], "action_mask": mask[i]} for a, i in zip(self.agents, self._seats, strict=True)
         }

@@ -42,7 +42,7 @@ def self_feature_names(rules: Rules) -> list[str]:
 
 
 def landmark_names(rules: Rules) -> list[str]:
-    marks = [*rules.manifest.object_types, "home", "bed", "target"]
+    marks = [*rules.manifest.object_types, "home", "own_bed", "target"]
     return [f"lm_{m}_{k}" for m in marks for k in ("dy", "dx", "dist")]
 
 

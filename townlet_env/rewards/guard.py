@@ -89,11 +89,12 @@ def _guard(
             raw_sum += v
             if k != terminal:
                 shaping += v
-        value = min(per_tick, max(-per_tick, shaping)) + raw[i, terminal]
+        value = min(per_tick, max(-per_tick, shaping))
         ended = reasons[i] > 0
         fresh = generation[i] > 0 and tick - born_tick[i] <= window
         if (zero_ticks[i] > 0 or ended or fresh) and value > 0.0:
-            value = 0.0
+            value = 0.0  # no positive shaping around a death, so it cannot soften the penalty
+        value += raw[i, terminal]
         running = episode_return[i] + value
         capped = min(per_episode, max(-per_episode, running))
         value -= running - capped

@@ -15,7 +15,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
@@ -33,8 +33,7 @@ from townlet_env.world.systems.relationships import decay_ties
 _NONE = np.zeros(0, dtype=np.int64)
 
 
-@dataclass(frozen=True)
-class TickOutcome:
+class TickOutcome(NamedTuple):
     """What one tick produced, per seat, for rewards, KPIs and infos."""
 
     shift: ShiftOutcome

@@ -17,6 +17,7 @@ from townlet_env.world.state import WorldState
 from townlet_env.world.systems.relationships import apply_event
 
 SHARED_MEAL_RADIUS = 4
+_NEED_COLUMN = {"hunger": 0, "hygiene": 1, "energy": 2}
 _NONE = np.zeros(0, dtype=np.int64)
 
 
@@ -31,6 +32,27 @@ def on_shift(state: WorldState, rules: Rules, agents: np.ndarray) -> np.ndarray:
     return has & (minute >= rules.job_start[j]) & (minute < rules.job_end[j])
 
 
+def _context(
+    state: WorldState, rules: Rules, agents: np.ndarray, objs: np.ndarray, aff: int, names: frozenset[str]
+) -> dict[str, np.ndarray | float]:
+    """The precondition names ``names`` evaluated for ``agents`` at ``objs`` (only those asked for)."""
+    ctx: dict[str, np.ndarray | float] = {}
+    for name in names:
+        if name in _NEED_COLUMN:
+            ctx[name] = state.needs[agents, _NEED_COLUMN[name]]
+        elif name == "wallet":
+            ctx[name] = state.wallet[agents]
+        elif name == "price":
+            ctx[name] = float(rules.aff_price[aff])
+        elif name == "minute":
+            ctx[name] = float(state.tick % TICKS_PER_DAY)
+        elif name == "on_shift":
+            ctx[name] = on_shift(state, rules, agents).astype(np.int8)
+        else:  # stock.<key>; the manifest loader has checked the key exists
+            ctx[name] = state.stock[objs, rules.stock_keys.index(name.removeprefix("stock."))]
+    return ctx
+
+
 def try_start(
     state: WorldState, rules: Rules, agents: np.ndarray, objs: np.ndarray, affs: np.ndarray, log: EventLog
 ) -> np.ndarray:
@@ -39,24 +61,13 @@ def try_start(
     Failed starts release the object (no cooldown) and emit ``AFFORDANCE_FAIL``.
     """
     ok = np.ones(len(agents), dtype=bool)
-    needed = {rules.aff_precondition[a] for a in np.unique(affs).tolist()} - {None}
-    if needed:
-        ctx = {
-            "hunger": state.needs[agents, 0],
-            "hygiene": state.needs[agents, 1],
-            "energy": state.needs[agents, 2],
-            "wallet": state.wallet[agents],
-            "price": rules.aff_price[affs],
-            "minute": state.tick % TICKS_PER_DAY,
-            "on_shift": on_shift(state, rules, agents).astype(np.int8),
-        }
-        for k, key in enumerate(rules.stock_keys):
-            ctx[f"stock.{key}"] = state.stock[objs, k]
-        for a in np.unique(affs).tolist():
-            expr = rules.aff_precondition[a]
-            if expr is not None:
-                sel = affs == a
-                ok[sel] &= np.broadcast_to(expr.evaluate(ctx), ok.shape)[sel]
+    for a in set(affs.tolist()):
+        expr = rules.aff_precondition[a]
+        if expr is None:
+            continue
+        sel = np.flatnonzero(affs == a)
+        ctx = _context(state, rules, agents[sel], objs[sel], a, expr.names)
+        ok[sel] = np.broadcast_to(expr.evaluate(ctx), sel.shape)
     exclusive = rules.type_capacity[rules.aff_type[affs]] == 1
     good, bad = agents[ok], agents[~ok]
     if good.size:

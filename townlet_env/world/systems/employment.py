@@ -8,7 +8,7 @@ entry in the absence record that drives eviction). Wages are paid per tick at wo
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 from numba import njit
@@ -21,8 +21,7 @@ from townlet_env.world.state import WorldState
 WEEK = 7 * TICKS_PER_DAY
 
 
-@dataclass(frozen=True)
-class ShiftOutcome:
+class ShiftOutcome(NamedTuple):
     """What employment did this tick, per seat (for rewards and KPIs)."""
 
     wage: np.ndarray  # float32[N] money earned this tick
@@ -35,9 +34,7 @@ def step_employment(state: WorldState, rules: Rules, log: EventLog) -> ShiftOutc
     """Arrivals, wages, penalties and absences for this tick (see the module docstring)."""
     n = state.n_agents
     wage = np.zeros(n, dtype=np.float32)
-    on_time = np.zeros(n, dtype=bool)
-    late = np.zeros(n, dtype=bool)
-    absent = np.zeros(n, dtype=bool)
+    on_time, late, absent = np.zeros((3, n), dtype=bool)
     if len(rules.job_start) == 0:
         return ShiftOutcome(wage, on_time, late, absent)
     cfg = rules.config.employment
