@@ -83,6 +83,8 @@ class Encoder:
         self._window = window if map_channels else 0
         self._r = r
         self._landmarks = landmarks
+        self._scratch_agents = np.zeros(self._static.shape[1:], dtype=np.int32)
+        self._scratch_busy = np.zeros(self._static.shape[1:], dtype=np.float32)
         cfg = rules.config
         self._consts = np.array(
             [cfg.max_ticks, cfg.options.commit_ticks, cfg.observations.social_friends, cfg.observations.social_rivals],
@@ -94,6 +96,7 @@ class Encoder:
         rules, town = self.rules, self.rules.town
         _encode(
             out, self._static, self._kinds, self._index, self._window, self._r, self._landmarks, self._consts,
+            self._scratch_agents, self._scratch_busy,
             state.tick, state.pos, state.alive, state.needs, state.wallet, state.job, state.home,
             state.option, state.commit_until, state.target, state.running, state.remaining,
             state.waiting, state.last_ok, state.arrived, state.late, state.absent, state.attendance,
@@ -106,7 +109,7 @@ class Encoder:
 
 @njit(cache=True)
 def _encode(
-    out, static, kinds, index, window, r, landmarks, consts,
+    out, static, kinds, index, window, r, landmarks, consts, scratch_agents, scratch_busy,
     tick, pos, alive, needs, wallet, job, home, option, commit_until, target, running, remaining,
     waiting, last_ok, arrived, late, absent, attendance, cooldown_until, holder, tie_other, tie_vals,
     job_start, job_end, job_aff, aff_duration, obj_pos, dist, step, home_bed, n_types,
@@ -118,12 +121,10 @@ def _encode(
     col = 0
     # --- map ---
     if window > 0:
-        hp, wp = static.shape[1], static.shape[2]
-        agents = np.zeros((hp, wp), dtype=np.int32)
+        agents, busy = scratch_agents, scratch_busy  # all zero between calls
         for j in range(n):
             if alive[j]:
                 agents[pos[j, 0] + r, pos[j, 1] + r] += 1
-        busy = np.zeros((hp, wp), dtype=np.float32)
         queued = np.zeros(n_obj, dtype=np.int32)
         for j in range(n):
             if waiting[j] >= 0:
@@ -152,6 +153,10 @@ def _encode(
                         out[i, k] = v
                         k += 1
         col = n_ch * window * window
+        for j in range(n):  # leave the scratch planes zeroed for the next call
+            agents[pos[j, 0] + r, pos[j, 1] + r] = 0
+        for m in range(n_obj):
+            busy[obj_pos[m, 0] + r, obj_pos[m, 1] + r] = 0.0
     # --- self ---
     minute = tick % TICKS_PER_DAY
     angle = 2.0 * np.pi * minute / TICKS_PER_DAY
@@ -241,17 +246,17 @@ def _encode(
         c = col
         for group in range(2):
             count = n_friends if group == 0 else n_rivals
-            used = np.zeros(n_ties, dtype=np.bool_)
+            used = 0  # bitmask of tie slots already shown (max_ties <= 32)
             for _ in range(count):
                 best, best_score = -1, 0.0
                 for k in range(n_ties):
-                    if tie_other[i, k] < 0 or used[k]:
+                    if tie_other[i, k] < 0 or (used >> k) & 1:
                         continue
                     score = tie_vals[i, k, 0] + tie_vals[i, k, 1] if group == 0 else tie_vals[i, k, 2]
                     if score > 0 and (best < 0 or score > best_score):
                         best, best_score = k, score
                 if best >= 0:
-                    used[best] = True
+                    used |= 1 << best
                     other = tie_other[i, best]
                     out[i, c] = tie_vals[i, best, 0]
                     out[i, c + 1] = tie_vals[i, best, 1]
