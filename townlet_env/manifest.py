@@ -45,9 +45,9 @@ class _Strict(BaseModel):
 class ObjectSpec(_Strict):
     """An object type: its map glyph, how many may use one at once, and its stock."""
 
-    glyph: str = Field(min_length=1, max_length=1)
+    glyph: str = Field(min_length=1, max_length=1, description="map character: printable ASCII, not reserved")
     capacity: int = Field(1, ge=0, le=1, description="1: one holder through a queue; 0: unlimited")
-    stock: dict[str, int] = Field(default_factory=dict)
+    stock: dict[str, int] = Field(default_factory=dict, description="named counters, each in [0, 10000]")
     restock: dict[str, int] = Field(default_factory=dict, description="refill level, daily")
 
     @field_validator("stock", "restock")
@@ -78,15 +78,15 @@ class HookSpec(_Strict):
 class AffordanceSpec(_Strict):
     """Something an agent does at an object for ``duration`` ticks."""
 
-    object: str = Field(min_length=1)
-    duration: int = Field(gt=0, le=1440)
+    object: str = Field(min_length=1, description="object type it is done at")
+    duration: int = Field(gt=0, le=1440, description="ticks (sim minutes) it takes")
     price: str | None = Field(None, min_length=1, description="economy price key charged once at start")
     effects: dict[str, float] = Field(default_factory=dict, description="needs, on completion")
     per_tick: dict[str, float] = Field(default_factory=dict, description="needs, each tick")
     consumes: dict[str, int] = Field(default_factory=dict, description="object stock, at start")
     produces: dict[str, int] = Field(default_factory=dict, description="stock, on completion")
     produces_into: str | None = Field(None, description="object type receiving `produces`")
-    preconditions: str | None = None
+    preconditions: str | None = Field(None, description="expression that must be true to start")
     hooks: HookSpec = Field(default_factory=HookSpec)
 
     @field_validator("effects")
