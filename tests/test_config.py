@@ -148,3 +148,10 @@ def test_identity_changes_when_the_map_bytes_change(tmp_path: Path) -> None:
     before = cfg.identity()
     town.write_text(town.read_text() + "\n")
     assert cfg.identity() != before
+
+
+def test_duplicate_key_in_config_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "dup.yaml"
+    path.write_text("config_id: dup\nnum_agents: 4\nnum_agents: 6\n")
+    with pytest.raises(ConfigError, match=r"dup\.yaml: line 3: duplicate key 'num_agents' \(first on line 2\)"):
+        load_config(path)

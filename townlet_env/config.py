@@ -17,6 +17,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from townlet_env.yamlio import DuplicateKeyError, load_yaml
+
 #: The one time constant: 1 tick is 1 sim minute, so a sim day is 1,440 ticks.
 TICKS_PER_DAY = 1440
 #: Needs, in the column order used by every array in the package.
@@ -280,11 +282,16 @@ def _deep_merge(base: dict[str, Any], overrides: Mapping[str, Any]) -> dict[str,
 def read_yaml(path: Path) -> dict[str, Any]:
     """Read a YAML mapping, raising :class:`ConfigError` naming the file on any problem."""
     try:
-        data = yaml.safe_load(path.read_text())
-    except FileNotFoundError as exc:
-        raise ConfigError(f"{path}: file not found") from exc
+        data = load_yaml(path.read_bytes())
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: file not found") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read the file: {exc.strerror or exc}") from None
+    except DuplicateKeyError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+        detail = " ".join(str(exc).split())
+        raise ConfigError(f"{path}: not valid YAML: {detail}") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: top level must be a mapping of keys to values")
     return data

@@ -11,13 +11,13 @@ from __future__ import annotations
 import hashlib
 import re
 from pathlib import Path
-from typing import Any
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from townlet_env.config import NEEDS, format_validation_error
 from townlet_env.expressions import ATTRIBUTE_ROOTS, Expression, ExpressionError, compile_expression
+from townlet_env.yamlio import DuplicateKeyError, load_yaml
 
 #: Hooks that may be named, per stage. Each is implemented in world/systems/affordances.py.
 HOOK_ALLOWLIST: dict[str, frozenset[str]] = {
@@ -217,33 +217,6 @@ def _cross_check(model: ManifestModel, prices: set[str] | None) -> tuple[list[st
     return problems, compiled
 
 
-class _DuplicateKeyError(yaml.YAMLError):
-    """A mapping names the same key twice (PyYAML would silently keep the last one)."""
-
-
-class _UniqueKeyLoader(yaml.SafeLoader):
-    """``yaml.SafeLoader`` that refuses duplicate keys, e.g. two affordances with one id."""
-
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-        seen: dict[Any, int] = {}
-        for key_node, _ in node.value:
-            if key_node.tag == "tag:yaml.org,2002:merge":
-                continue
-            key = self.construct_object(key_node, deep=True)
-            line = key_node.start_mark.line + 1
-            try:
-                first = seen.get(key)
-            except TypeError:  # an unhashable key; SafeLoader reports it below
-                continue
-            if first is not None:
-                raise _DuplicateKeyError(
-                    f"line {line}: duplicate key {key!r} (first on line {first}); "
-                    "ids and fields must be unique, so rename or merge one of them"
-                )
-            seen[key] = line
-        return super().construct_mapping(node, deep=deep)
-
-
 def load_manifest(path: str | Path, prices: set[str] | None = None) -> Manifest:
     """Load and validate a manifest.
 
@@ -263,8 +236,8 @@ def load_manifest(path: str | Path, prices: set[str] | None = None) -> Manifest:
     except OSError as exc:
         raise ManifestError(f"{path}: cannot read the file: {exc.strerror or exc}") from None
     try:
-        data = yaml.load(raw, Loader=_UniqueKeyLoader)  # a SafeLoader subclass: no arbitrary objects
-    except _DuplicateKeyError as exc:
+        data = load_yaml(raw)
+    except DuplicateKeyError as exc:
         raise ManifestError(f"{path}: {exc}") from None
     except yaml.YAMLError as exc:
         detail = " ".join(str(exc).split())
