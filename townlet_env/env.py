@@ -91,23 +91,14 @@ class TownletParallelEnv(ParallelEnv):
         self.last_events = ()
         self._mask = action_mask(self.state, self.rules)
         obs = self._observations()
-        ended = np.zeros(len(self.possible_agents), dtype=bool)
-        return obs, self._infos(ended)
+        return obs, self._infos([])
 
     def step(self, actions: dict[str, Any]) -> tuple[dict, dict, dict, dict, dict]:
         """Advance one tick (one sim minute). Missing agents WAIT; masked actions are
         treated as WAIT (or as continuing the committed option).
         """
         state, rules = self.state, self.rules
-        if not actions.keys() <= self._agent_set:
-            unknown = sorted(set(actions) - self._agent_set)
-            raise ValueError(
-                f"step(): unknown agents {unknown}; agents are agent_0..agent_{len(self.possible_agents) - 1}"
-            )
-        act = np.fromiter((actions.get(a, 0) for a in self.possible_agents), dtype=np.int64, count=len(self._agent_set))
-        if act.min() < 0 or act.max() >= self.n_actions:
-            bad = next(a for a, v in actions.items() if not 0 <= int(v) < self.n_actions)
-            raise ValueError(f"step(): action {actions[bad]!r} for {bad} is outside Discrete({self.n_actions})")
+        act = self._action_array(actions)
         outcome = step_world(state, rules, act, self._mask, self._log)
         self.last_events = tuple(self._log.events)
         self.reward_terms = reward_terms(state, rules, outcome.shift, outcome.chat_partner, outcome.reasons)
@@ -116,22 +107,35 @@ class TownletParallelEnv(ParallelEnv):
             self._identities[seat] = self.identity(seat)
         self._mask = action_mask(state, rules)
         obs = self._observations()
-        reward = self.reward_terms.sum(axis=1).tolist()
-        ended = outcome.reasons > 0
-        truncate = state.tick >= self.config.max_ticks
         agents, seats = self.agents, self._seats
+        reward = self.reward_terms.sum(axis=1).tolist()
         rewards = {a: reward[i] for a, i in zip(agents, seats, strict=True)}
+        ended = np.flatnonzero(outcome.reasons).tolist()
         terminations = dict.fromkeys(agents, False)
-        if ended.any() and not self.config.lifecycle.respawn:
-            for a, i in zip(agents, seats, strict=True):
-                terminations[a] = bool(ended[i])
+        if ended and not self.config.lifecycle.respawn:
+            for i in ended:
+                terminations[self.possible_agents[i]] = True
+        truncate = state.tick >= self.config.max_ticks
         truncations = dict.fromkeys(agents, truncate)
         infos = self._infos(ended)
         if truncate:
             self._set_agents([])
-        elif any(terminations.values()):
+        elif ended and not self.config.lifecycle.respawn:
             self._set_agents([a for a in agents if not terminations[a]])
         return obs, rewards, terminations, truncations, infos
+
+    def _action_array(self, actions: dict[str, Any]) -> np.ndarray:
+        """One action per seat (missing seats WAIT), validated against the action space."""
+        values = list(actions.values())
+        if values and (min(values) < 0 or max(values) >= self.n_actions):
+            bad = next(a for a, v in actions.items() if not 0 <= int(v) < self.n_actions)
+            raise ValueError(f"step(): action {actions[bad]!r} for {bad} is outside Discrete({self.n_actions})")
+        if len(values) == len(self.possible_agents) and list(actions) == self.possible_agents:
+            return np.array(values, dtype=np.int64)  # the common case: every seat, in seat order
+        if not actions.keys() <= self._agent_set:
+            unknown = sorted(set(actions) - self._agent_set)
+            raise ValueError(f"step(): unknown agents {unknown}; agents are {self.possible_agents[0]}..")
+        return np.array([actions.get(a, 0) for a in self.possible_agents], dtype=np.int64)
 
     def _set_agents(self, agents: list[str]) -> None:
         self.agents = agents
@@ -146,18 +150,20 @@ class TownletParallelEnv(ParallelEnv):
             a: {"observation": batch[i], "action_mask": mask[i]} for a, i in zip(self.agents, self._seats, strict=True)
         }
 
-    def _infos(self, ended: np.ndarray) -> dict[str, dict[str, Any]]:
+    def _infos(self, ended: list[int]) -> dict[str, dict[str, Any]]:
+        """Per-seat infos; ``ended`` lists the seats whose identity ended this tick."""
         alive = self.state.alive.tolist()
-        terms, identities = self.reward_terms, self._identities
+        rows = list(self.reward_terms)
+        identities = self._identities
         infos: dict[str, dict[str, Any]] = {
-            a: {"identity": identities[i], "present": alive[i], "identity_ended": False, "reward_terms": terms[i]}
+            a: {"identity": identities[i], "present": alive[i], "identity_ended": False, "reward_terms": rows[i]}
             for a, i in zip(self.agents, self._seats, strict=True)
         }
-        if ended.any():
-            for a, i in zip(self.agents, self._seats, strict=True):
-                if ended[i]:
-                    infos[a]["identity_ended"] = True
-                    infos[a]["termination_reason"] = REASONS[int(self.last_termination_reasons[i])]
+        for i in ended:
+            info = infos.get(self.possible_agents[i])
+            if info is not None:
+                info["identity_ended"] = True
+                info["termination_reason"] = REASONS[int(self.last_termination_reasons[i])]
         return infos
 
     def identity(self, seat: int) -> str:

@@ -139,19 +139,18 @@ def _encode(
             for c in range(n_ch):
                 kind = kinds[c]
                 for dy in range(window):
-                    for dx in range(window):
-                        yy, xx = y0 + dy, x0 + dx
-                        if kind == STATIC:
-                            v = static[index[c], yy, xx]
-                        elif kind == AGENTS:
-                            cnt = agents[yy, xx]
-                            if dy == r and dx == r and alive[i]:
-                                cnt -= 1
-                            v = 1.0 if cnt > 0 else 0.0
-                        else:
-                            v = busy[yy, xx]
-                        out[i, k] = v
-                        k += 1
+                    if kind == STATIC:
+                        out[i, k : k + window] = static[index[c], y0 + dy, x0 : x0 + window]
+                    elif kind == AGENTS:
+                        for dx in range(window):
+                            out[i, k + dx] = 1.0 if agents[y0 + dy, x0 + dx] > 0 else 0.0
+                    else:
+                        out[i, k : k + window] = busy[y0 + dy, x0 : x0 + window]
+                    k += window
+                if kind == AGENTS and alive[i]:
+                    # Other agents only: an agent alone on its tile sees 0 at the centre.
+                    centre = k - window * window + r * window + r
+                    out[i, centre] = 1.0 if agents[y0 + r, x0 + r] > 1 else 0.0
         col = n_ch * window * window
         for j in range(n):  # leave the scratch planes zeroed for the next call
             agents[pos[j, 0] + r, pos[j, 1] + r] = 0

@@ -47,10 +47,10 @@ class RewardGuard(BaseParallelWrapper):
         guarded, clipped = self.guard(town.reward_terms, town)
         values, flags = guarded.tolist(), clipped.tolist()
         index = town.seat_index
-        for agent in rewards:
+        for agent, info in infos.items():
             i = index[agent]
             rewards[agent] = values[i]
-            infos[agent]["clipped"] = flags[i]
+            info["clipped"] = flags[i]
         return obs, rewards, terms, truncs, infos
 
     def guard(self, raw: np.ndarray, town: Any) -> tuple[np.ndarray, np.ndarray]:

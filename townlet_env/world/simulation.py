@@ -7,6 +7,7 @@
 5. queue conflicts (long waits raise rivalry; holders are never preempted)
 6. needs decay
 7. employment (arrival, wages, lateness, absence)
+   (steps 4-7 run as one compiled call; their events and hooks follow in Python)
 8. economy (daily restock, exit counter)
 9. relationship decay
 10. lifecycle terminations (faint, capped evictions)
@@ -18,16 +19,18 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import numpy as np
+from numba import njit
 
 from townlet_env.world.events import EventLog
 from townlet_env.world.rules import Rules
 from townlet_env.world.state import WorldState
 from townlet_env.world.systems import lifecycle, options, queues
-from townlet_env.world.systems.affordances import tick_affordances, try_start
+from townlet_env.world.systems.affordances import advance, after_finish, try_start
 from townlet_env.world.systems.economy import step_economy
-from townlet_env.world.systems.employment import ShiftOutcome, step_employment
-from townlet_env.world.systems.needs import step_needs
+from townlet_env.world.systems.employment import ShiftOutcome, emit_shift_events, shift_kernel
+from townlet_env.world.systems.needs import decay
 from townlet_env.world.systems.primitives import primitive_mask, step_primitives
+from townlet_env.world.systems.queues import age_waiters
 from townlet_env.world.systems.relationships import decay_ties
 
 _NONE = np.zeros(0, dtype=np.int64)
@@ -51,6 +54,46 @@ def action_mask(state: WorldState, rules: Rules) -> np.ndarray:
     return primitive_mask(state, rules)
 
 
+def _bookkeeping(state: WorldState, rules: Rules, shift: ShiftOutcome) -> tuple[np.ndarray, np.ndarray, bool]:
+    """Steps 4-7 in one compiled call; Python handles only what they report (events, hooks)."""
+    cfg = rules.config
+    return _bookkeeping_kernel(
+        state.tick, state.running, state.remaining, state.using, state.needs, state.stock, state.cooldown_until,
+        state.holder, state.wait_age, state.last_ok, rules.aff_per_tick, rules.aff_effects, rules.aff_produces,
+        rules.aff_produce_target, rules.aff_type, state.tick + cfg.queues.cooldown_ticks,
+        state.waiting, state.conflict_flag, state.joined_tick, cfg.queues.conflict_wait_ticks,
+        rules.decay, state.alive, state.zero_ticks,
+        state.job, state.wallet, state.arrived, state.late, state.absent, state.on_time_ticks, state.shifts,
+        state.late_shifts, state.attendance, rules.job_start, rules.job_end, rules.job_wage, rules.job_affordance,
+        rules.job_late_penalty, rules.job_absence_penalty, cfg.employment.grace_ticks,
+        cfg.employment.absent_after_ticks, shift.wage, shift.on_time, shift.late, shift.absent,
+    )  # fmt: skip
+
+
+@njit(cache=True)
+def _bookkeeping_kernel(
+    tick, running, remaining, using, needs, stock, cooldown_until, holder, wait_age, last_ok, per_tick, effects,
+    produces, produce_target, aff_type, cooldown_end, waiting, conflict_flag, joined_tick, conflict_limit,
+    decay_rates, alive, zero_ticks, job, wallet, arrived, late_flag, absent_flag, on_time_ticks, shifts,
+    late_shifts, attendance, job_start, job_end, job_wage, job_aff, late_penalty, absence_penalty, grace,
+    absent_after, wage, on_time, late, absent,
+):  # fmt: skip
+    done = advance(
+        running, remaining, using, needs, stock, cooldown_until, holder, wait_age, last_ok, per_tick, effects,
+        produces, produce_target, aff_type, cooldown_end,
+    )  # fmt: skip
+    over = age_waiters(waiting, wait_age, conflict_flag, joined_tick, tick, conflict_limit)
+    decay(needs, decay_rates, alive, zero_ticks)
+    events = False
+    if job_start.shape[0] > 0:
+        events = shift_kernel(
+            tick, alive, job, running, wallet, arrived, late_flag, absent_flag, on_time_ticks, shifts, late_shifts,
+            attendance, job_start, job_end, job_wage, job_aff, late_penalty, absence_penalty, grace, absent_after,
+            wage, on_time, late, absent,
+        )  # fmt: skip
+    return done, over, events
+
+
 def step_world(state: WorldState, rules: Rules, actions: np.ndarray, mask: np.ndarray, log: EventLog) -> TickOutcome:
     """Advance the world one tick given one action per seat and the mask they were chosen under."""
     log.start_tick(state.tick)
@@ -66,12 +109,14 @@ def step_world(state: WorldState, rules: Rules, actions: np.ndarray, mask: np.nd
     if winners.size:
         started = try_start(state, rules, winners, objs, state.request[winners], log)
         options.complete_failed_starts(state, winners[~started])
-    finished, finished_affs = tick_affordances(state, rules, log)
+    shift = ShiftOutcome(np.zeros(state.n_agents, np.float32), *np.zeros((3, state.n_agents), dtype=bool))
+    done, over, shift_events = _bookkeeping(state, rules, shift)
+    finished, finished_affs = after_finish(state, rules, done, log)
     if rules.config.action_mode == "option":
         options.complete_finished(state, rules, finished)
-    queues.detect_conflicts(state, rules, log)
-    step_needs(state, rules)
-    shift = step_employment(state, rules, log)
+    queues.raise_conflicts(state, rules, over, log)
+    if shift_events:
+        emit_shift_events(state, rules, shift.on_time, shift.late, shift.absent, log)
     step_economy(state, rules, log)
     decay_ties(state, rules)
     ending, _ = lifecycle.any_pending(state, rules)

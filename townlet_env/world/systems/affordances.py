@@ -97,12 +97,17 @@ def tick_affordances(state: WorldState, rules: Rules, log: EventLog) -> tuple[np
     Completion applies the effects, delivers produce (e.g. cooked meals into a fridge),
     starts the agent's cooldown on that object type and hands the object back.
     """
-    done = _advance(
+    done = advance(
         state.running, state.remaining, state.using, state.needs, state.stock, state.cooldown_until,
         state.holder, state.wait_age, state.last_ok, rules.aff_per_tick, rules.aff_effects,
         rules.aff_produces, rules.aff_produce_target, rules.aff_type,
         state.tick + rules.config.queues.cooldown_ticks,
     )  # fmt: skip
+    return after_finish(state, rules, done, log)
+
+
+def after_finish(state: WorldState, rules: Rules, done: np.ndarray, log: EventLog) -> tuple[np.ndarray, np.ndarray]:
+    """Events and ``after`` hooks for the (agent, object, affordance) rows ``advance`` finished."""
     if done.shape[0] == 0:
         return _NONE, _NONE
     agents, affs = done[:, 0], done[:, 2]
@@ -115,7 +120,7 @@ def tick_affordances(state: WorldState, rules: Rules, log: EventLog) -> tuple[np
 
 
 @njit(cache=True)
-def _advance(
+def advance(
     running, remaining, using, needs, stock, cooldown_until, holder, wait_age, last_ok,
     per_tick, effects, produces, produce_target, aff_type, cooldown_end,
 ):  # fmt: skip

@@ -38,18 +38,18 @@ def step_employment(state: WorldState, rules: Rules, log: EventLog) -> ShiftOutc
     if len(rules.job_start) == 0:
         return ShiftOutcome(wage, on_time, late, absent)
     cfg = rules.config.employment
-    any_event = _shift_kernel(
+    any_event = shift_kernel(
         state.tick, state.alive, state.job, state.running, state.wallet, state.arrived, state.late, state.absent,
         state.on_time_ticks, state.shifts, state.late_shifts, state.attendance,
         rules.job_start, rules.job_end, rules.job_wage, rules.job_affordance, rules.job_late_penalty,
         rules.job_absence_penalty, cfg.grace_ticks, cfg.absent_after_ticks, wage, on_time, late, absent,
     )  # fmt: skip
     if any_event:
-        _emit(state, rules, on_time, late, absent, log)
+        emit_shift_events(state, rules, on_time, late, absent, log)
     return ShiftOutcome(wage, on_time, late, absent)
 
 
-def _emit(
+def emit_shift_events(
     state: WorldState, rules: Rules, on_time: np.ndarray, late: np.ndarray, absent: np.ndarray, log: EventLog
 ) -> None:
     """Events for arrivals and absences; absences also feed the eviction record."""
@@ -66,7 +66,7 @@ def _emit(
 
 
 @njit(cache=True)
-def _shift_kernel(
+def shift_kernel(
     tick, alive, job, running, wallet, arrived, late_flag, absent_flag, on_time_ticks, shifts, late_shifts,
     attendance, job_start, job_end, job_wage, job_aff, late_penalty, absence_penalty, grace, absent_after,
     wage, on_time, late, absent,

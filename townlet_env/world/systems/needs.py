@@ -9,11 +9,11 @@ from townlet_env.world.state import WorldState
 
 
 def step_needs(state: WorldState, rules: Rules) -> None:
-    _decay(state.needs, rules.decay, state.alive, state.zero_ticks)
+    decay(state.needs, rules.decay, state.alive, state.zero_ticks)
 
 
 @njit(cache=True)
-def _decay(needs, decay, alive, zero_ticks):
+def decay(needs, decay, alive, zero_ticks):
     for i in range(needs.shape[0]):
         starving = False
         for k in range(needs.shape[1]):

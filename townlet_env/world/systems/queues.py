@@ -64,10 +64,15 @@ def _assign(waiting, holder, joined_tick, wait_age):
 
 def detect_conflicts(state: WorldState, rules: Rules, log: EventLog) -> None:
     """Age waiters and raise one conflict per long wait behind the same holder."""
-    over = _age_waiters(
+    over = age_waiters(
         state.waiting, state.wait_age, state.conflict_flag, state.joined_tick, state.tick,
         rules.config.queues.conflict_wait_ticks,
     )  # fmt: skip
+    raise_conflicts(state, rules, over, log)
+
+
+def raise_conflicts(state: WorldState, rules: Rules, over: np.ndarray, log: EventLog) -> None:
+    """Conflict events and rivalry for the waiters ``age_waiters`` flagged."""
     for i in over.tolist():
         obj = int(state.waiting[i])
         holder = int(state.holder[obj])
@@ -80,7 +85,7 @@ def detect_conflicts(state: WorldState, rules: Rules, log: EventLog) -> None:
 
 
 @njit(cache=True)
-def _age_waiters(waiting, wait_age, conflict_flag, joined_tick, tick, limit):
+def age_waiters(waiting, wait_age, conflict_flag, joined_tick, tick, limit):
     """Count waiting ticks; flag and return waiters whose wait just reached ``limit``."""
     over = np.empty(waiting.shape[0], dtype=np.int64)
     n = 0
