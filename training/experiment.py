@@ -1,0 +1,105 @@
+"""Experiment configs: one YAML file chains capture -> bc -> anneal -> evaluate.
+
+Each section is the stage's own pydantic model (``extra="forbid"``), so a typo names the
+section and key. ``town`` holds the config overrides every stage shares (observation
+variant, agents, map, ...); the validator checks that the stages agree with it and with
+each other (stage order, held-out seeds disjoint from training seeds).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+import townlet_env
+from townlet_env.config import ConfigError, format_validation_error, read_yaml
+from training.anneal import AnnealConfig
+from training.bc import BCConfig
+from training.capture import CaptureConfig
+from training.evaluate import EvalConfig
+from training.tracking import TrackingConfig
+
+StageName = Literal["capture", "bc", "anneal", "evaluate"]
+STAGE_ORDER: tuple[StageName, ...] = ("capture", "bc", "anneal", "evaluate")
+#: A stage needs the outputs of these earlier stages when it runs.
+REQUIRES: dict[str, tuple[str, ...]] = {"capture": (), "bc": ("capture",), "anneal": (), "evaluate": ("anneal",)}
+
+
+class EvaluateConfig(BaseModel):
+    """The final evaluation of the released policy against scripted and random play."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    eval: EvalConfig = EvalConfig()
+    video_ticks: int = Field(180, ge=0, description="ticks of rollout video per policy (0: none)")
+
+
+class ExperimentConfig(BaseModel):
+    """A whole experiment; see ``experiments/poc.yaml`` for a commented example."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    description: str = ""
+    stages: tuple[StageName, ...] = STAGE_ORDER
+    town: dict[str, Any] = Field(default_factory=dict, description="config overrides shared by every stage")
+    capture: CaptureConfig = CaptureConfig()
+    bc: BCConfig = BCConfig()
+    anneal: AnnealConfig = AnnealConfig()
+    evaluate: EvaluateConfig = EvaluateConfig()
+    tracking: TrackingConfig = TrackingConfig()
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ExperimentConfig:
+        order = [STAGE_ORDER.index(s) for s in self.stages]
+        if order != sorted(set(order)):
+            raise ValueError(f"stages must be a subsequence of {list(STAGE_ORDER)} without repeats")
+        for stage in self.stages:
+            missing = [r for r in REQUIRES[stage] if r not in self.stages]
+            if missing:
+                raise ValueError(f"stage {stage!r} needs {missing} in stages")
+        try:
+            town = townlet_env.make_config(**self.town)
+        except ConfigError as exc:
+            raise ValueError(f"town: {exc}") from None
+        if town.action_mode != "option":
+            raise ValueError("town.action_mode: training uses the option action space")
+        if self.capture.obs_variant != town.obs_variant:
+            raise ValueError(
+                f"capture.obs_variant {self.capture.obs_variant!r} differs from town obs_variant "
+                f"{town.obs_variant!r}; set it once under town"
+            )
+        clash = set(self.evaluate.eval.seeds) & set(self.capture.seeds)
+        if clash:
+            raise ValueError(f"evaluate.eval.seeds {sorted(clash)} are also capture seeds; held-out means unseen")
+        return self
+
+    def stage_town(self, stage: StageName) -> dict[str, Any]:
+        """The town overrides a stage runs with."""
+        if stage == "anneal":
+            return {**self.town, **self.anneal.town}
+        return dict(self.town)
+
+    def capture_config(self) -> CaptureConfig:
+        overrides = {k: v for k, v in self.town.items() if k != "obs_variant"}
+        return self.capture.model_copy(update={"overrides": {**overrides, **self.capture.overrides}})
+
+    def anneal_config(self) -> AnnealConfig:
+        return self.anneal.model_copy(update={"town": self.stage_town("anneal")})
+
+
+def load_experiment(path: str | Path) -> ExperimentConfig:
+    """Read and validate an experiment YAML.
+
+    Raises:
+        ConfigError: naming the file and each offending key.
+
+    """
+    source = Path(path)
+    data = read_yaml(source)
+    try:
+        return ExperimentConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(str(source), exc)) from None
