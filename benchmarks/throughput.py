@@ -51,9 +51,13 @@ class NoOpParallelEnv(ParallelEnv):
     def step(self, actions: dict) -> tuple[dict, dict, dict, dict, dict]:
         agents = self.agents
         obs = {a: {"observation": self._obs["observation"], "action_mask": self._mask} for a in agents}
-        return obs, dict.fromkeys(agents, 0.0), dict.fromkeys(agents, False), dict.fromkeys(agents, False), {
-            a: {} for a in agents
-        }
+        return (
+            obs,
+            dict.fromkeys(agents, 0.0),
+            dict.fromkeys(agents, False),
+            dict.fromkeys(agents, False),
+            {a: {} for a in agents},
+        )
 
 
 def random_policy(seed: int) -> Callable[[Any, dict], dict]:
@@ -117,11 +121,15 @@ def main() -> None:
     parser.add_argument("--agents", default="8,64")
     parser.add_argument("--no-expert", action="store_true")
     args = parser.parse_args()
-    header = f"{'variant':8} {'agents':>6} {'policy':8} {'env-steps/s':>12} {'agent-steps/s':>14} {'floor':>10} {'ratio':>6} {'peak MiB':>9}"
+    header = (
+        f"{'variant':8} {'agents':>6} {'policy':8} {'env-steps/s':>12} {'agent-steps/s':>14}"
+        f" {'floor':>10} {'ratio':>6} {'peak MiB':>9}"
+    )
     print(header)
     print("-" * len(header))
     for n in (int(x) for x in args.agents.split(",")):
         for variant in args.variants.split(","):
+
             def make(variant: str = variant, n: int = n) -> Any:
                 return townlet_env.parallel_env(obs_variant=variant, num_agents=n, max_ticks=100_000)
 

@@ -269,9 +269,10 @@ def summary_rows(records: dict[str, StageRecord]) -> list[tuple[str, str, str, s
             head = f"{r.get('status')} after {r.get('stages')} stage attempts"
         else:
             learned = r.get("kpis", {}).get("learned", {})
+            nan = float("nan")
             head = (
-                f"normalised score {r.get('normalised_score', float('nan')):.2f}, self-sufficiency "
-                f"{learned.get('self_sufficiency', float('nan')):.2f}, lateness {learned.get('lateness', float('nan')):.2f}"
+                f"normalised score {r.get('normalised_score', nan):.2f}, self-sufficiency "
+                f"{learned.get('self_sufficiency', nan):.2f}, lateness {learned.get('lateness', nan):.2f}"
             )
         rows.append((name, rec.status, f"{rec.seconds:.1f}", head))
     return rows
