@@ -197,7 +197,7 @@ def read_offline_run(run_dir: Path) -> OfflineRun:
         raise FileNotFoundError(f"{run_dir}: no run-*.wandb transaction log")
     out = OfflineRun()
     for raw in _records(logs[0]):
-        record = pb.Record.FromString(raw)
+        record = pb.Record.FromString(raw)  # type: ignore[attr-defined]
         kind = record.WhichOneof("record_type")
         if kind == "history":
             out.history.append({_key(i): json.loads(i.value_json) for i in record.history.item})
@@ -205,4 +205,6 @@ def read_offline_run(run_dir: Path) -> OfflineRun:
             out.summary.update({_key(i): json.loads(i.value_json) for i in record.summary.update})
         elif kind == "config":
             out.config.update({_key(i): json.loads(i.value_json) for i in record.config.update})
+        elif kind == "run":
+            out.config.update({_key(i): json.loads(i.value_json) for i in record.run.config.update})
     return out

@@ -1,0 +1,101 @@
+"""The experiment pipeline: YAML validation, W&B offline logging read back, skip-if-unchanged."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("torch")
+pytest.importorskip("wandb")
+
+import yaml  # noqa: E402
+
+from townlet_env.config import ConfigError  # noqa: E402
+from training.experiment import load_experiment  # noqa: E402
+from training.pipeline import run_experiment  # noqa: E402
+from training.tracking import read_offline_run  # noqa: E402
+
+pytestmark = pytest.mark.train
+EXPERIMENTS = sorted((Path(__file__).parents[2] / "experiments").glob("*.yaml"))
+TINY = Path(__file__).parents[2] / "experiments" / "tiny.yaml"
+
+
+@pytest.mark.parametrize("path", EXPERIMENTS, ids=lambda p: p.name)
+def test_every_shipped_experiment_validates(path: Path) -> None:
+    cfg = load_experiment(path)
+    assert cfg.name == path.stem
+    assert cfg.stages[0] in ("capture", "anneal")
+
+
+def _write(tmp_path: Path, data: dict) -> Path:
+    path = tmp_path / f"{data['name']}.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+@pytest.mark.parametrize(
+    ("patch", "expected"),
+    [
+        ({"bc": {"epocs": 2}}, "bc.epocs: unknown key"),
+        ({"stages": ["bc", "capture"]}, "subsequence"),
+        ({"stages": ["capture", "evaluate"]}, "stage 'evaluate' needs ['anneal']"),
+        ({"capture": {"obs_variant": "full"}}, "differs from town obs_variant"),
+        ({"evaluate": {"eval": {"seeds": [0]}}}, "are also capture seeds"),
+        ({"town": {"num_agnets": 3}}, "num_agnets"),
+    ],
+)
+def test_bad_experiment_names_the_problem(tmp_path: Path, patch: dict, expected: str) -> None:
+    data = yaml.safe_load(TINY.read_text())
+    data.update(patch)
+    with pytest.raises(ConfigError) as err:
+        load_experiment(_write(tmp_path, data))
+    assert expected in str(err.value)
+    assert str(tmp_path) in str(err.value)
+
+
+def test_tiny_pipeline_logs_offline_and_skips_unchanged_stages(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    runs = tmp_path / "runs"
+    data = yaml.safe_load(TINY.read_text())
+    data["evaluate"]["video_ticks"] = 9
+    path = _write(tmp_path, data)
+
+    cfg, first = run_experiment(path, runs, echo=lambda _: None)
+    assert [r.status for r in first.values()] == ["ran"] * 4
+    bc_result = json.loads((runs / "tiny" / "bc" / "bc_result.json").read_text())
+    offline = sorted((runs / "tiny" / "wandb").glob("offline-run-*"))
+    assert len(offline) == 1
+    logged = read_offline_run(offline[0])
+    assert logged.series("bc/held_out_accuracy") == [pytest.approx(bc_result["held_out"]["accuracy"])]
+    assert logged.series("ppo/stage0/train/value_loss"), "PPO metrics did not reach W&B through SB3's logger"
+    evaluation = json.loads((runs / "tiny" / "evaluate" / "evaluation.json").read_text())
+    assert logged.series("eval/normalised_score") == [pytest.approx(evaluation["normalised_score"])]
+    assert logged.config["name"] == cfg.name
+    assert (runs / "tiny" / "evaluate" / "learned.gif").stat().st_size > 0
+
+    _, second = run_experiment(path, runs, echo=lambda _: None)
+    assert [r.status for r in second.values()] == ["skipped"] * 4
+
+    data["bc"]["epochs"] = 3  # bc changes: capture is reused, everything downstream reruns
+    _, third = run_experiment(_write(tmp_path, data), runs, echo=lambda _: None)
+    assert {k: r.status for k, r in third.items()} == {
+        "capture": "skipped",
+        "bc": "ran",
+        "anneal": "ran",
+        "evaluate": "ran",
+    }
+
+
+def test_tampered_output_reruns_its_stage(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WANDB_MODE", "disabled")
+    runs = tmp_path / "runs"
+    data = yaml.safe_load(TINY.read_text())
+    data["stages"] = ["capture", "bc"]
+    path = _write(tmp_path, data)
+    run_experiment(path, runs, echo=lambda _: None)
+    (runs / "tiny" / "bc" / "bc_result.json").write_text("{}")
+    _, again = run_experiment(path, runs, echo=lambda _: None)
+    assert {k: r.status for k, r in again.items()} == {"capture": "skipped", "bc": "ran"}
