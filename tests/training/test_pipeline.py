@@ -10,12 +10,12 @@ import pytest
 pytest.importorskip("torch")
 pytest.importorskip("wandb")
 
-import yaml  # noqa: E402
+import yaml
 
-from townlet_env.config import ConfigError  # noqa: E402
-from training.experiment import load_experiment  # noqa: E402
-from training.pipeline import run_experiment  # noqa: E402
-from training.tracking import read_offline_run  # noqa: E402
+from townlet_env.config import ConfigError
+from training.experiment import load_experiment
+from training.pipeline import run_experiment
+from training.tracking import read_offline_run
 
 pytestmark = pytest.mark.train
 EXPERIMENTS = sorted((Path(__file__).parents[2] / "experiments").glob("*.yaml"))
