@@ -6,21 +6,26 @@ its actions are the behaviour-cloning labels. Each seat follows a day built arou
 job's shift ``[start, end)``:
 
 * **night** ``[bed, wake)``: sleep, where ``wake = start - prep_ticks`` and the night is
-  one sleep affordance long (unemployed seats wake at ``idle_wake``);
-* **work phase**: from the moment the seat must leave (``start`` minus the BFS distance
+  one sleep affordance long (seats without a job wake at ``idle_wake``);
+* **work phase**: from the moment the seat must leave (``start`` minus the BFS path length
   to its workplace minus ``travel_margin``) until the shift ends: WORK;
 * **free time** (the rest): eat, wash, nap, go to work early once the morning chores are
-  done, sometimes chat with a friend, otherwise go home and wait.
+  done, chat with a nearby friend, otherwise go home and wait.
 
-Needs are met *ahead* of the next stretch in which they cannot be (night or work): within
-``lead_ticks`` of it, a need whose projected level at the stretch's end falls below
-``floor`` is topped up; at any time a need below its ``low`` threshold is served. A need
-below ``critical`` overrides work and sleep. Politeness: an agent already eating, cooking
-or washing (walking, queued or in use) keeps at it unless another need turns critical or
-staying in the queue would make it late. Chats go only to the target the env would pick
-(best friend, else nearest agent), and never to one the speaker holds a rivalry above
-``avoid_rivalry`` toward. The mask is always respected (a committed seat takes its one
-allowed action).
+Needs are met *ahead* of the next stretch in which they cannot be (the night, or the
+commute and shift): within ``lead_ticks`` of it, a need whose projected level at the
+stretch's end falls below ``floor`` is topped up; at any time a need below its ``low``
+threshold is served. Hygiene looks past the short morning too, so showers happen in the
+evening. A need below ``critical`` overrides work and sleep. Politeness: an agent already
+eating, cooking or washing (walking, queued or in use) keeps at it unless a need turns
+critical or the commute is due. Chats go only to the target the env would pick (best
+friend, else nearest agent), when it is near and the speaker's rivalry toward it is at
+most ``avoid_rivalry``. COOK stands in for EAT, for a seat below ``eat_low``, when no
+fridge is stocked or meals are unaffordable. The mask is always respected (a committed
+seat takes its one allowed action).
+
+Everything that depends only on (job, minute of day) is tabulated once in the constructor,
+so a call is a few dozen numpy operations whatever the number of seats.
 """
 
 from __future__ import annotations
@@ -37,9 +42,15 @@ from townlet_env.world.state import WorldState
 
 WAIT, EAT, COOK, WASH = int(Option.WAIT), int(Option.EAT), int(Option.COOK), int(Option.WASH)
 SLEEP, WORK, CHAT, GO_HOME = int(Option.SLEEP), int(Option.WORK), int(Option.CHAT), int(Option.GO_HOME)
-HUNGER, HYGIENE, ENERGY = 0, 1, 2
-# Columns of the per-job schedule table.
-_START, _END, _WAKE, _BED, _FIELD, _HAS, _SHIFT = range(7)
+KEEP, NEED = -1, -2  # in the priority list: continue the current option / serve the lowest need
+#: Rule outcomes, highest priority first (see :meth:`ScriptedExpert.act`).
+PRIORITY = np.array([NEED, KEEP, CHAT, WORK, NEED, WORK, SLEEP, CHAT, CHAT, GO_HOME, WAIT])
+_CRIT, _KEEP, _WORK_CHAT, _WORK, _WANT, _EARLY, _BED, _CHATTING, _CHAT, _AWAY, _IDLE = range(len(PRIORITY))
+BIG = 1 << 20
+# Integer table columns: workplace field, travel at which work is due, travel at which the
+# next stretch is "soon". Bool table columns: free time, pre-shift morning, bedtime near, shift.
+_FIELD, _WORK_AT, _SOON_AT = range(3)
+_FREE, _MORNING, _BEDTIME, _SHIFT = range(4)
 
 
 @dataclass(frozen=True)
@@ -53,15 +64,16 @@ class ExpertParams:
     after_block: int = 45  #: ticks after a night/shift before food can be reached
     floor: float = 0.36  #: projected level a need must keep through the next stretch
     eat_low: float = 0.42  #: eat whenever hunger is below this
-    eat_cap: float = 0.8  #: never eat above this
+    eat_cap: float = 0.8  #: never top up hunger above this
     wash_low: float = 0.4
     wash_cap: float = 0.85
     nap_energy: float = 0.22  #: nap in free time below this energy
     wake_energy: float = 0.85  #: a nap lasts until this energy
     rested: float = 0.97  #: at night, stay up (at home) above this energy
     bed_early: int = 30  #: head to bed this long before bedtime when nothing else is due
-    critical: float = 0.16  #: a need this low overrides work and sleep
-    chat_prob: float = 1.0  #: chance per eligible tick of starting a chat (1: deterministic)
+    critical: float = 0.16  #: a need this low overrides work, sleep and queue manners
+    chat_every: int = 10  #: chats start only on minutes divisible by this
+    chat_prob: float = 1.0  #: chance per eligible minute of starting a chat (1: deterministic)
     chat_needs: float = 0.4  #: chat only with every need above this
     chat_range: int = 12  #: chat only with a target within this Manhattan distance
     chat_ticks: int = 40  #: give up a chat that has not reached its partner by then
@@ -69,38 +81,86 @@ class ExpertParams:
     work_drain: tuple[float, float, float] = (0.0, 0.0001, 0.0002)  #: extra decay at work
 
 
+def _schedule_tables(rules: Rules, p: ExpertParams) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per (job row, minute of day) tables; row ``-1`` is the unemployed seat.
+
+    Returns ``ints[R, D, 3]`` (``_FIELD``, ``_WORK_AT``, ``_SOON_AT``), ``flags[R, D, 4]``
+    (``_FREE``, ``_MORNING``, ``_BEDTIME``, ``_SHIFT``) and ``thresholds[R, D, 4, 3]``: per need, the
+    level below which it is served, for (not soon, awake), (soon, awake), (not soon,
+    asleep), (soon, asleep).
+    """
+    day = TICKS_PER_DAY
+    night_len = int(rules.aff_duration[rules.opt_sleep])
+    decay = rules.decay.astype(np.float64) + 0.5 * np.asarray(p.work_drain)
+    m = np.arange(day)
+    jobs = [(int(s), int(e), int(t)) for s, e, t in zip(rules.job_start, rules.job_end, rules.job_type, strict=True)]
+    rows = len(jobs) + 1
+    ints = np.zeros((rows, day, 3), dtype=np.int32)
+    flags = np.zeros((rows, day, 4), dtype=bool)
+    thr = np.zeros((rows, day, 4, 3), dtype=np.float32)
+    for r, (start, end, field) in enumerate([*jobs, (0, 0, 0)]):
+        has = r < len(jobs)
+        wake = (start - p.prep_ticks) % day if has else p.idle_wake
+        bed = (wake - night_len) % day
+        until_start, until_wake, until_bed = (start - m) % day, (wake - m) % day, (bed - m) % day
+        night = (m - bed) % day < night_len
+        in_shift = has & ((m - start) % day < end - start)
+        leave = until_start - p.travel_margin  # minus the travel, known per call
+        evening = ~night & ~in_shift & (~has | (until_bed < leave))
+        morning = has & ~night & ~in_shift & ~evening
+        block = np.where(night, 0, until_bed)  # ticks until the night (mornings: per call)
+        ints[r, :, _FIELD] = field
+        ints[r, :, _WORK_AT] = np.where(in_shift, -BIG, np.where(morning, leave, BIG))
+        soon_at = np.where(morning, leave - p.lead_ticks, np.where(block <= p.lead_ticks, -BIG, BIG))
+        ints[r, :, _SOON_AT] = np.where(in_shift, BIG, soon_at)
+        flags[r, :, _FREE] = ~night & ~in_shift
+        flags[r, :, _MORNING] = morning
+        flags[r, :, _BEDTIME] = evening & (until_bed <= p.bed_early)
+        flags[r, :, _SHIFT] = in_shift
+        # Ticks until each need can next be served, plus the walk to it afterwards.
+        horizon = np.where(night | evening, until_wake, np.where(in_shift, (end - m) % day, until_start + end - start))
+        hyg_horizon = np.where(evening & has, until_wake + p.prep_ticks + end - start, horizon)
+        low = np.array([p.eat_low, p.wash_low])
+        cap = np.array([p.eat_cap, p.wash_cap])
+        need = p.floor + decay[:2] * (np.stack([horizon, hyg_horizon], axis=1) + p.after_block)
+        soon_thr = np.maximum(low, np.minimum(cap, need))
+        awake_e = np.where(night, p.rested, np.where(evening, max(p.nap_energy, p.floor), p.nap_energy))
+        asleep_e = np.where(night, 2.0, p.wake_energy)
+        awake_e = np.where(in_shift, 0.0, awake_e)
+        asleep_e = np.where(in_shift, 0.0, asleep_e)
+        for code, (soon, e_thr) in enumerate(((False, awake_e), (True, awake_e), (False, asleep_e), (True, asleep_e))):
+            thr[r, :, code, :2] = soon_thr if soon else low
+            thr[r, :, code, 2] = e_thr
+    return ints, flags, thr
+
+
 class ScriptedExpert:
     """Needs-driven routine over every seat at once (see the module docstring).
 
     Args:
         rules: the compiled rules of the town it plays.
-        seed: seeds the expert's own RNG (used only for chat initiation).
+        seed: seeds the expert's own RNG (drawn only when ``params.chat_prob < 1``).
         params: thresholds and times; defaults suit the shipped town.
 
     """
 
     def __init__(self, rules: Rules, seed: int = 0, params: ExpertParams | None = None) -> None:
         self.rules = rules
-        self.params = p = params if params is not None else ExpertParams()
+        self.params = params if params is not None else ExpertParams()
         self.seed = seed
         self.rng = np.random.default_rng(seed)
         town = rules.town
-        sleep_len = int(rules.aff_duration[rules.opt_sleep])
-        self._night = sleep_len
-        rows = []
-        for j in range(len(rules.job_start)):
-            start, end = int(rules.job_start[j]), int(rules.job_end[j])
-            wake = (start - p.prep_ticks) % TICKS_PER_DAY
-            rows.append([start, end, wake, (wake - sleep_len) % TICKS_PER_DAY, int(rules.job_type[j]), 1, end - start])
-        rows.append([0, 0, p.idle_wake, (p.idle_wake - sleep_len) % TICKS_PER_DAY, 0, 0, 0])  # job -1
-        self._rows = np.array(rows, dtype=np.int32)
-        self._decay = rules.decay.astype(np.float64) + np.asarray(p.work_drain) * 0.5
+        self._ints, self._flags, self._thr = _schedule_tables(rules, self.params)
+        self._dist = town.dist
         self._home_field = town.first_home_field
+        self._need_opts = np.array([EAT, WASH, SLEEP])
+        self._friend_score = np.array([1.0, 1.0, -1.0], dtype=np.float32)
+        self._is_chore = np.isin(np.arange(len(Option)), [EAT, COOK, WASH])
         eat_type = rules.aff_type[rules.opt_eat]
         self._fridges = np.flatnonzero(town.obj_type == eat_type)
         self._meal_stock = rules.aff_consumes[rules.opt_eat]
         self._meal_price = float(rules.aff_price[rules.opt_eat])
-        self._commit = rules.config.options.commit_ticks
+        self._chat_since = rules.config.options.commit_ticks - self.params.chat_ticks
 
     def reset(self, seed: int | None = None) -> None:
         """Restart the RNG (from ``seed``, or the constructor's seed)."""
@@ -114,96 +174,71 @@ class ScriptedExpert:
         return {a: int(actions[town.seat_index[a]]) for a in env.agents}
 
     def act(self, state: WorldState, mask: np.ndarray) -> np.ndarray:
-        """One valid option per seat: int64[N], ``mask[i, out[i]] == 1`` for every seat."""
-        p, rules = self.params, self.rules
-        n = state.n_agents
-        day = TICKS_PER_DAY
-        minute = state.tick % day
-        allowed = mask.astype(bool)
-        row = self._rows[state.job]
+        """One valid option per seat: int64[N], ``mask[i, out[i]] == 1`` for every seat.
+
+        Rules, highest priority first (columns of ``PRIORITY``): a critical need; finish a
+        started chore; a chat with a coworker at arm's length; work when due; a need below
+        its threshold; go to work early once the morning is done; go to bed near bedtime;
+        keep walking to a chat partner; start a chat; go home; wait. Of several needs the
+        lowest is served first (eat, wash or sleep).
+        """
+        p = self.params
+        n = len(state.alive)
+        minute = state.tick % TICKS_PER_DAY
+        job = state.job
+        ints = self._ints[job, minute]
+        flags = self._flags[job, minute]
         y, x = state.pos[:, 0], state.pos[:, 1]
-        dist = rules.town.dist
-        travel = dist[row[:, _FIELD], y, x].astype(np.int32)
-        at_home = dist[self._home_field + state.home, y, x] == 0
-        has = row[:, _HAS].astype(bool)
-
-        until_start = (row[:, _START] - minute) % day
-        until_wake = (row[:, _WAKE] - minute) % day
-        until_bed = (row[:, _BED] - minute) % day
-        night = (minute - row[:, _BED]) % day < self._night
-        in_shift = has & ((minute - row[:, _START]) % day < row[:, _SHIFT])
-        until_leave = until_start - travel - p.travel_margin
-        working = in_shift | (has & (until_leave <= 0))
-        bed_first = ~has | (until_bed < until_leave)
-        until_block = np.where(night, 0, np.where(bed_first, until_bed, until_leave))
-        # Ticks until each need can next be served: the end of the coming night (or shift).
-        # Hygiene looks past the short morning as well, so showers happen in the evening.
-        shift_end = until_start + row[:, _SHIFT]
-        sleepy = night | bed_first
-        horizon = np.empty((n, 3), dtype=np.int32)
-        horizon[:, HUNGER] = np.where(sleepy, until_wake, shift_end)
-        evening = bed_first & ~night
-        horizon[:, HYGIENE] = np.where(evening & has, until_wake + p.prep_ticks + row[:, _SHIFT], horizon[:, HUNGER])
-        horizon[:, ENERGY] = 0
-
-        needs = state.needs
-        proj = needs - self._decay * (horizon + p.after_block)
-        soon = until_block <= p.lead_ticks
-        crit = needs < p.critical
-        free = ~working & ~night
-        eat_ok = allowed[:, EAT] | (allowed[:, COOK] & self._cook_instead(state))
-        want_eat = eat_ok & ~working & (
-            (needs[:, HUNGER] < p.eat_low) | (soon & (proj[:, HUNGER] < p.floor) & (needs[:, HUNGER] < p.eat_cap))
-        )
-        want_wash = allowed[:, WASH] & ~working & (
-            (needs[:, HYGIENE] < p.wash_low)
-            | (soon & (proj[:, HYGIENE] < p.floor) & (needs[:, HYGIENE] < p.wash_cap))
-        )
+        travel = self._dist[ints[:, _FIELD], y, x]
+        working = travel >= ints[:, _WORK_AT]
+        soon = travel >= ints[:, _SOON_AT]
         option = state.option
-        napping = (option == SLEEP) & (needs[:, ENERGY] < p.wake_energy)
+        needs = state.needs
+        thr = self._thr[job, minute, soon + 2 * (option == SLEEP)]
+        want = needs < thr
+        crit = needs < p.critical
+        allowed = mask != 0
+        need_ok = allowed[:, self._need_opts]
+        hungry = needs[:, 0] < p.eat_low  # cooking is for real hunger, not for topping up
+        if (hungry & ~need_ok[:, 0]).any():
+            need_ok[:, 0] |= hungry & allowed[:, COOK] & self._cook_instead(state)
+        free = flags[:, _FREE] & ~working
 
-        # Lowest priority first; each np.where overrides what came before.
-        choice = np.where(at_home, WAIT, GO_HOME)
-        chat = free & ~soon & allowed[:, CHAT] & (needs > p.chat_needs).all(axis=1)
-        if p.chat_prob < 1.0:
-            chat &= self.rng.random(n) < p.chat_prob
-        if chat.any():
-            chat &= self._chat_ok(state, chat)
-            choice = np.where(chat, CHAT, choice)
-        choice = np.where(free & bed_first & (until_bed <= p.bed_early), SLEEP, choice)
-        choice = np.where(free & has & soon & allowed[:, WORK], WORK, choice)
-        tired = (needs[:, ENERGY] < p.nap_energy) | (evening & (needs[:, ENERGY] < p.floor)) | napping
-        choice = np.where(free & tired, SLEEP, choice)
-        choice = np.where(night & ((needs[:, ENERGY] < p.rested) | (option == SLEEP)), SLEEP, choice)
-        choice = np.where(want_wash, WASH, choice)
-        choice = np.where(want_eat, EAT, choice)
-        choice = np.where(working & allowed[:, WORK], WORK, choice)
-        choice = np.where(crit[:, ENERGY], SLEEP, choice)
-        choice = np.where(crit[:, HYGIENE] & allowed[:, WASH], WASH, choice)
-        choice = np.where(crit[:, HUNGER] & eat_ok, EAT, choice)
+        # The need to serve, if any: the lowest of those wanted (critical ones are lowest).
+        serve = (want | crit) & need_ok
+        need_opt = self._need_opts[np.where(serve, needs, 2.0).argmin(axis=1)]
 
-        # Politeness: finish a started meal, cooking or shower (walking, queued or in use).
-        chore = (option == EAT) | (option == COOK) | (option == WASH)
-        if chore.any():
-            need_of = np.array([0, HUNGER, HUNGER, HYGIENE, 0, 0, 0, 0])[option]
-            other_crit = (crit.sum(axis=1) > crit[np.arange(n), need_of]) & chore
-            late = working & (state.running < 0)
-            keep = chore & ~other_crit & ~late & allowed[np.arange(n), option]
-            choice = np.where(keep, option, choice)
-        chatting = (option == CHAT) & ((choice == WAIT) | (choice == GO_HOME))
-        chatting &= state.tick - (state.commit_until - self._commit) < p.chat_ticks
-        choice = np.where(chatting, CHAT, choice)
-
-        # COOK stands in for EAT when no meal can be bought but ingredients can.
-        cook = (choice == EAT) & ~allowed[:, EAT]
-        choice = np.where(cook, COOK, choice)
+        hit = np.zeros((n, len(PRIORITY)), dtype=bool)
+        hit[:, _CRIT] = (crit & need_ok).any(axis=1)
+        hit[:, _KEEP] = self._is_chore[option] & ~(working & (state.running < 0))
+        hit[:, _WORK] = working & allowed[:, WORK]
+        hit[:, _WANT] = serve.any(axis=1)
+        hit[:, _EARLY] = flags[:, _MORNING] & soon & allowed[:, WORK]
+        hit[:, _BED] = flags[:, _BEDTIME]
+        hit[:, _CHATTING] = (option == CHAT) & (state.commit_until > state.tick + self._chat_since)
+        # Chats (every ``chat_every`` minutes): with a coworker at arm's length during the
+        # shift, or with a friend nearby in free time when there is nothing better to do.
+        chat = allowed[:, CHAT] & ((flags[:, _SHIFT] & state.arrived) | (free & ~soon))
+        if minute % p.chat_every == 0 and chat.any():
+            chat &= ~hit[:, :_WORK_CHAT].any(axis=1) & (needs.min(axis=1) > p.chat_needs)
+            chat[free] &= ~hit[free, _WORK:_CHAT].any(axis=1)
+            if p.chat_prob < 1.0:
+                chat &= self.rng.random(n) < p.chat_prob
+            if chat.any():
+                ok = self._chat_ok(state, chat, np.where(free, p.chat_range, 1))
+                hit[:, _WORK_CHAT] = ok & ~free
+                hit[:, _CHAT] = ok & free
+        hit[:, _AWAY] = self._dist[self._home_field + state.home, y, x] != 0
+        hit[:, _IDLE] = True
+        choice = PRIORITY[hit.argmax(axis=1)]
+        choice = np.where(choice == NEED, need_opt, np.where(choice == KEEP, option, choice))
+        choice = np.where((choice == EAT) & ~allowed[:, EAT] & hungry, COOK, choice)
         rows = np.arange(n)
         valid = allowed[rows, choice]
-        if not valid.all():
-            fallback = np.where(allowed[:, GO_HOME] & ~at_home, GO_HOME, WAIT)
+        if not valid.all():  # committed seats, or a fallback that is masked
+            fallback = np.where(allowed[:, GO_HOME] & hit[:, _AWAY], GO_HOME, WAIT)
             choice = np.where(valid, choice, fallback)
-            valid = allowed[rows, choice]
-            choice = np.where(valid, choice, np.argmax(allowed, axis=1))
+            choice = np.where(allowed[rows, choice], choice, allowed.argmax(axis=1))
         return choice.astype(np.int64)
 
     def _cook_instead(self, state: WorldState) -> np.ndarray:
@@ -211,23 +246,22 @@ class ScriptedExpert:
         stocked = bool((state.stock[self._fridges] >= self._meal_stock).all(axis=1).any())
         return (state.wallet < self._meal_price) | (not stocked)
 
-    def _chat_ok(self, state: WorldState, chat: np.ndarray) -> np.ndarray:
-        """Per seat: the env's chat target (best friend, else nearest) is close and no rival."""
-        p = self.params
+    def _chat_ok(self, state: WorldState, chat: np.ndarray, reach: np.ndarray) -> np.ndarray:
+        """Per seat: the env's chat target (best friend, else nearest) is within ``reach`` and no rival."""
         seats = np.flatnonzero(chat)
+        k = np.arange(seats.size)
         others = state.tie_other[seats]
         vals = state.tie_vals[seats]
-        score = vals[:, :, 0] + vals[:, :, 1] - vals[:, :, 2]
-        valid = (others >= 0) & (score > 0) & state.alive[np.maximum(others, 0)]
-        best = np.argmax(np.where(valid, score, -np.inf), axis=1)
-        friend = np.where(valid.any(axis=1), others[np.arange(seats.size), best], -1)
-        alive = np.flatnonzero(state.alive)
+        score = vals @ self._friend_score  # trust + familiarity - rivalry, as best_friend()
+        score[(others < 0) | (score <= 0) | ~state.alive[others]] = -np.inf
+        best = score.argmax(axis=1)
         pos = state.pos.astype(np.int32)
-        d = np.abs(pos[seats][:, None, :] - pos[alive][None, :, :]).sum(axis=2)
-        d[seats[:, None] == alive[None, :]] = 1 << 20
-        target = np.where(friend >= 0, friend, alive[np.argmin(d, axis=1)])
+        d = np.abs(pos[seats, None, :] - pos[None, :, :]).sum(axis=2)  # [k, N] Manhattan
+        d[:, ~state.alive] = BIG
+        d[k, seats] = BIG
+        has_friend = score[k, best] > -np.inf
+        target = np.where(has_friend, others[k, best], d.argmin(axis=1))
         rivalry = np.where(others == target[:, None], vals[:, :, 2], 0.0).max(axis=1)
-        reach = np.abs(pos[seats] - pos[target]).sum(axis=1) <= p.chat_range
-        ok = np.zeros(state.n_agents, dtype=bool)
-        ok[seats] = (rivalry <= p.avoid_rivalry) & reach & (alive.size > 1)
+        ok = np.zeros(len(chat), dtype=bool)
+        ok[seats] = (rivalry <= self.params.avoid_rivalry) & (d[k, target] <= reach[seats])
         return ok

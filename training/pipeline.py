@@ -109,6 +109,16 @@ class _ToWandb(BaseCallback):
         return True
 
 
+def _load_policy(cfg: ExperimentConfig, checkpoint: str | Path) -> Any:
+    """Load a PPO checkpoint (its observation signature is checked against the town)."""
+    make_town = functools.partial(townlet_env.parallel_env, **{**cfg.stage_town("anneal"), "max_ticks": 16})
+    loader = TownVecEnv(make_town, 1, seed=0)
+    try:
+        return load_checkpoint(checkpoint, loader, device=cfg.anneal.ppo.device)
+    finally:
+        loader.close()
+
+
 def _video(tracker: Tracker, cfg: ExperimentConfig, key: str, path: Path, controller: Controller, seed: int) -> None:
     """A short rollout of ``controller`` rendered with ``render_mode="rgb_array"``."""
     ticks = cfg.evaluate.video_ticks
@@ -174,6 +184,12 @@ def _run_anneal(cfg: ExperimentConfig, stage_dir: Path, records: dict[str, Stage
         rows.append([e["stage"], e["share"], e["attempt"], e["action"], kpis.get("self_sufficiency"),
                      kpis.get("lateness"), kpis.get("mean_daily_return"), "; ".join(e["reasons"])])  # fmt: skip
     tracker.table("anneal/stages", columns, rows)
+    for e in record["stages"]:  # a short rollout per accepted stage, all seats under that stage's policy
+        if e["action"] == "advance":
+            model = _load_policy(cfg, e["checkpoint"])
+            seed = cfg.evaluate.eval.seeds[0]
+            gif = stage_dir / f"stage{e['stage']}.gif"
+            _video(tracker, cfg, f"anneal/video_stage{e['stage']}", gif, LearnedController(model), seed)
     last_good = Path(record["last_good"])
     tracker.artifact(last_good, f"{cfg.name}-policy", "model")
     summary = {"status": record["status"], "last_good": str(last_good), "stages": len(record["stages"])}
@@ -183,12 +199,9 @@ def _run_anneal(cfg: ExperimentConfig, stage_dir: Path, records: dict[str, Stage
 def _run_evaluate(cfg: ExperimentConfig, stage_dir: Path, records: dict[str, StageRecord], tracker: Tracker) -> tuple[
     dict[str, Any], list[Path]
 ]:  # fmt: skip
-    town = cfg.stage_town("anneal")
-    make_town = functools.partial(townlet_env.parallel_env, **town)
-    loader = TownVecEnv(functools.partial(make_town, max_ticks=16), 1, seed=0)
-    model = load_checkpoint(records["anneal"].result["last_good"], loader, device=cfg.anneal.ppo.device)
+    make_town = functools.partial(townlet_env.parallel_env, **cfg.stage_town("anneal"))
+    model = _load_policy(cfg, records["anneal"].result["last_good"])
     scores = score_against_baselines(make_town, LearnedController(model), cfg.evaluate.eval)
-    loader.close()
     tracker.log({f"eval/return_{k}": v for k, v in scores["returns"].items()})
     tracker.log({"eval/normalised_score": scores["normalised_score"]})
     names = sorted(scores["kpis"]["learned"])
