@@ -157,12 +157,6 @@ def test_cooked_meals_land_in_a_fridge_and_can_be_eaten() -> None:
     assert float(state.needs[0, 0]) > hunger + 0.3
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="env bug (world/systems/options.py): paying for the meal drops EAT from the mask, so once the "
-    "commit window ends every action cancels the paid meal (no refund, no food)",
-)
 def test_the_last_coins_buy_a_whole_meal() -> None:
     env, town = _one_agent()
     rules, state = town.rules, town.state

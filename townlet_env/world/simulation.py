@@ -60,7 +60,7 @@ def _bookkeeping(state: WorldState, rules: Rules, shift: ShiftOutcome) -> tuple[
     return _bookkeeping_kernel(
         state.tick, state.running, state.remaining, state.using, state.needs, state.stock, state.cooldown_until,
         state.holder, state.wait_age, state.last_ok, rules.aff_per_tick, rules.aff_effects, rules.aff_produces,
-        rules.aff_produce_target, rules.aff_type, state.tick + cfg.queues.cooldown_ticks,
+        rules.aff_produce_target, rules.aff_type, rules.type_capacity, state.tick + cfg.queues.cooldown_ticks,
         state.waiting, state.conflict_flag, state.joined_tick, cfg.queues.conflict_wait_ticks,
         rules.decay, state.alive, state.zero_ticks,
         state.job, state.wallet, state.arrived, state.late, state.absent, state.on_time_ticks, state.shifts,
@@ -73,14 +73,15 @@ def _bookkeeping(state: WorldState, rules: Rules, shift: ShiftOutcome) -> tuple[
 @njit(cache=True)
 def _bookkeeping_kernel(
     tick, running, remaining, using, needs, stock, cooldown_until, holder, wait_age, last_ok, per_tick, effects,
-    produces, produce_target, aff_type, cooldown_end, waiting, conflict_flag, joined_tick, conflict_limit,
+    produces, produce_target, aff_type, type_capacity, cooldown_end, waiting, conflict_flag, joined_tick,
+    conflict_limit,
     decay_rates, alive, zero_ticks, job, wallet, arrived, late_flag, absent_flag, on_time_ticks, shifts,
     late_shifts, attendance, job_start, job_end, job_wage, job_aff, late_penalty, absence_penalty, grace,
     absent_after, wage, on_time, late, absent,
 ):  # fmt: skip
     done = advance(
         running, remaining, using, needs, stock, cooldown_until, holder, wait_age, last_ok, per_tick, effects,
-        produces, produce_target, aff_type, cooldown_end,
+        produces, produce_target, aff_type, type_capacity, cooldown_end,
     )  # fmt: skip
     over = age_waiters(waiting, wait_age, conflict_flag, joined_tick, tick, conflict_limit)
     decay(needs, decay_rates, alive, zero_ticks)

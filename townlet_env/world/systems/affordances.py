@@ -100,7 +100,7 @@ def tick_affordances(state: WorldState, rules: Rules, log: EventLog) -> tuple[np
     done = advance(
         state.running, state.remaining, state.using, state.needs, state.stock, state.cooldown_until,
         state.holder, state.wait_age, state.last_ok, rules.aff_per_tick, rules.aff_effects,
-        rules.aff_produces, rules.aff_produce_target, rules.aff_type,
+        rules.aff_produces, rules.aff_produce_target, rules.aff_type, rules.type_capacity,
         state.tick + rules.config.queues.cooldown_ticks,
     )  # fmt: skip
     return after_finish(state, rules, done, log)
@@ -122,9 +122,13 @@ def after_finish(state: WorldState, rules: Rules, done: np.ndarray, log: EventLo
 @njit(cache=True)
 def advance(
     running, remaining, using, needs, stock, cooldown_until, holder, wait_age, last_ok,
-    per_tick, effects, produces, produce_target, aff_type, cooldown_end,
+    per_tick, effects, produces, produce_target, aff_type, type_capacity, cooldown_end,
 ):  # fmt: skip
-    """Per-tick effects and countdown, then completion; return (agent, object, affordance) rows."""
+    """Per-tick effects and countdown, then completion; return (agent, object, affordance) rows.
+
+    The cooldown applies to single-occupancy objects only: it keeps one agent from
+    hogging a queue, and shared objects (workplaces) have no queue to hog.
+    """
     done = np.empty((running.shape[0], 3), dtype=np.int64)
     n_done = 0
     for i in range(running.shape[0]):
@@ -143,7 +147,8 @@ def advance(
         if target >= 0:
             for s in range(stock.shape[1]):
                 stock[target, s] += produces[a, s]
-        cooldown_until[i, aff_type[a]] = cooldown_end
+        if type_capacity[aff_type[a]] == 1:
+            cooldown_until[i, aff_type[a]] = cooldown_end
         if holder[obj] == i:
             holder[obj] = -1
         running[i] = -1

@@ -14,9 +14,10 @@ import numpy as np
 from numba import njit
 
 from townlet_env.config import TICKS_PER_DAY
-from townlet_env.world.events import EventKind, EventLog
+from townlet_env.world.events import EventKind, EventLog, RelEvent
 from townlet_env.world.rules import Rules
 from townlet_env.world.state import WorldState
+from townlet_env.world.systems.relationships import apply_event
 
 WEEK = 7 * TICKS_PER_DAY
 
@@ -56,6 +57,11 @@ def emit_shift_events(
     since = state.tick % TICKS_PER_DAY - rules.job_start[np.maximum(state.job, 0)]
     for i in np.flatnonzero(on_time | late).tolist():
         log.emit(EventKind.SHIFT_ON_TIME if on_time[i] else EventKind.SHIFT_LATE, i, value=float(since[i]))
+        # Arriving at work greets the coworkers already there (a tie event with each of them).
+        job = state.job[i]
+        present = np.flatnonzero((state.job == job) & state.arrived & (state.running == rules.job_affordance[job]))
+        for j in present[present != i].tolist():
+            apply_event(state, rules, i, j, RelEvent.COWORKER, log)
     for i in np.flatnonzero(absent).tolist():
         state.absences[i] = np.roll(state.absences[i], 1)
         state.absences[i, 0] = state.tick

@@ -62,7 +62,7 @@ def option_mask(state: WorldState, rules: Rules) -> np.ndarray:
     _option_mask(
         mask, state.tick, state.alive, state.needs, state.wallet, state.cooldown_until, state.chat_ready_at,
         state.option, state.commit_until, state.job, rules.job_start, rules.job_end, price, types, stocked,
-        rules.config.options.hard_need_threshold,
+        rules.config.options.hard_need_threshold, state.running, state.waiting,
     )  # fmt: skip
     return mask
 
@@ -84,7 +84,7 @@ def _stocked(stock, obj_type, eat_type, consumes):
 @njit(cache=True)
 def _option_mask(
     mask, tick, alive, needs, wallet, cooldown_until, chat_ready_at, option, commit_until, job,
-    job_start, job_end, price, types, stocked, hard_threshold,
+    job_start, job_end, price, types, stocked, hard_threshold, running, waiting,
 ):  # fmt: skip
     n_alive = 0
     for i in range(alive.shape[0]):
@@ -113,6 +113,10 @@ def _option_mask(
         if j >= 0 and job_start.shape[0] > 0:
             row[WORK] = 1 if (minute >= job_start[j] - WORK_LEAD_TICKS and minute < job_end[j]) else 0
         row[CHAT] = 1 if (chat_ready_at[i] <= tick and n_alive > 1) else 0
+        if option[i] != WAIT and (running[i] >= 0 or waiting[i] >= 0):
+            # An option already under way (paid for, or queued for) may always be continued,
+            # even if it could not be started now (e.g. its price emptied the wallet).
+            row[option[i]] = 1
 
 
 def _choose_targets(state: WorldState, rules: Rules, agents: np.ndarray) -> None:
@@ -122,14 +126,14 @@ def _choose_targets(state: WorldState, rules: Rules, agents: np.ndarray) -> None
         agents, state.option, option_affordances(state, rules), state.home, state.pos, state.alive,
         state.tie_other, state.tie_vals, state.holder, state.waiting, state.stock, rules.aff_consumes,
         rules.aff_type, town.obj_type, town.dist, town.first_object_field, town.home_bed, rules.opt_sleep,
-        state.target,
+        state.target, state.running,
     )  # fmt: skip
 
 
 @njit(cache=True)
 def _targets(
     agents, option, affs, home, pos, alive, tie_other, tie_vals, holder, waiting, stock, consumes,
-    aff_type, obj_type, dist, first_object, home_bed, opt_sleep, target,
+    aff_type, obj_type, dist, first_object, home_bed, opt_sleep, target, running,
 ):  # fmt: skip
     n_obj = obj_type.shape[0]
     load = np.zeros(n_obj, dtype=np.int64)
@@ -139,6 +143,10 @@ def _targets(
     for m in range(n_obj):
         if holder[m] >= 0:
             load[m] += 1
+    for j in range(alive.shape[0]):  # agents already walking to a shared-by-queue object count too
+        opt = option[j]
+        if alive[j] and target[j] >= 0 and running[j] < 0 and waiting[j] < 0 and (opt in (EAT, COOK, WASH)):
+            load[target[j]] += 1
     for i in agents:
         opt, a = option[i], affs[i]
         y, x = pos[i, 0], pos[i, 1]
