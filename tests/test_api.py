@@ -159,12 +159,12 @@ def test_reset_seed_overrides_config_seed() -> None:
     b = townlet_env.parallel_env(max_ticks=50, num_agents=4, seed=2)
     a.reset()
     b.reset()
-    assert a.unwrapped.state.digest() != b.unwrapped.state.digest()
+    assert a.unwrapped.world.digest() != b.unwrapped.world.digest()
     a.reset(seed=9)
     b.reset(seed=9)
-    assert a.unwrapped.state.digest() == b.unwrapped.state.digest()
+    assert a.unwrapped.world.digest() == b.unwrapped.world.digest()
     b.reset(seed=10)
-    assert a.unwrapped.state.digest() != b.unwrapped.state.digest()
+    assert a.unwrapped.world.digest() != b.unwrapped.world.digest()
 
 
 # --- constructor errors -----------------------------------------------------------------
@@ -201,10 +201,10 @@ def test_out_of_range_action_names_the_agent(mode: str, bad: int) -> None:
     obs, _ = par.reset(seed=0)
     actions = dict.fromkeys(obs, 0)
     actions["agent_2"] = bad
-    digest = par.unwrapped.state.digest()
+    digest = par.unwrapped.world.digest()
     with pytest.raises(ValueError, match=rf"agent_2.*Discrete|{bad}.*agent_2"):
         par.step(actions)
-    assert par.unwrapped.state.digest() == digest, "a refused step must not advance the world"
+    assert par.unwrapped.world.digest() == digest, "a refused step must not advance the world"
 
 
 def test_unknown_agent_in_step_names_it() -> None:
@@ -250,3 +250,12 @@ def test_render_without_mode_returns_none() -> None:
     par = townlet_env.parallel_env(num_agents=2)
     par.reset(seed=0)
     assert par.render() is None
+
+
+def test_global_state_is_every_seat_observation_in_its_space() -> None:
+    env = townlet_env.parallel_env(num_agents=3)
+    obs, _ = env.reset(seed=0)
+    state = env.state()
+    assert env.unwrapped.state_space.contains(state)
+    expected = np.concatenate([obs[a]["observation"] for a in env.possible_agents])
+    np.testing.assert_array_equal(state, expected)

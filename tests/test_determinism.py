@@ -45,10 +45,10 @@ def _obs_hash(obs: dict[str, Any], rewards: dict[str, float] | None = None) -> s
 def _rollout(par: Any, seed: int, sampler: Sampler, ticks: int) -> list[str]:
     """Per-tick (state digest, observation/reward hash) pairs, flattened."""
     obs, _ = par.reset(seed=seed)
-    out = [par.unwrapped.state.digest(), _obs_hash(obs)]
+    out = [par.unwrapped.world.digest(), _obs_hash(obs)]
     for _ in range(ticks):
         obs, rewards, _, _, _ = par.step(sampler(obs))
-        out += [par.unwrapped.state.digest(), _obs_hash(obs, rewards)]
+        out += [par.unwrapped.world.digest(), _obs_hash(obs, rewards)]
     return out
 
 
@@ -57,14 +57,14 @@ def test_same_seed_same_actions_same_digest_every_tick(valid_actions: Any) -> No
     obs_a, _ = a.reset(seed=123)
     obs_b, _ = b.reset(seed=123)
     act_a, act_b = _sampler(valid_actions, 7), _sampler(valid_actions, 7)
-    assert a.unwrapped.state.digest() == b.unwrapped.state.digest()
-    seen = {a.unwrapped.state.digest()}
+    assert a.unwrapped.world.digest() == b.unwrapped.world.digest()
+    seen = {a.unwrapped.world.digest()}
     for tick in range(1, TICKS + 1):
         actions = act_a(obs_a)
         assert actions == act_b(obs_b), f"tick {tick}: same masks must draw the same actions"
         obs_a, rew_a, term_a, trunc_a, _ = a.step(actions)
         obs_b, rew_b, term_b, trunc_b, _ = b.step(actions)
-        da, db = a.unwrapped.state.digest(), b.unwrapped.state.digest()
+        da, db = a.unwrapped.world.digest(), b.unwrapped.world.digest()
         assert da == db, f"digests diverge at tick {tick}"
         assert _obs_hash(obs_a, rew_a) == _obs_hash(obs_b, rew_b), f"observations/rewards diverge at tick {tick}"
         assert term_a == term_b and trunc_a == trunc_b
@@ -92,14 +92,14 @@ def test_different_actions_diverge(valid_actions: Any) -> None:
 def test_reset_with_the_same_seed_twice(valid_actions: Any, seed: int) -> None:
     par = _make()
     obs, infos = par.reset(seed=seed)
-    first, first_obs = par.unwrapped.state.digest(), _obs_hash(obs)
+    first, first_obs = par.unwrapped.world.digest(), _obs_hash(obs)
     first_ids = {a: i["identity"] for a, i in infos.items()}
     sampler = _sampler(valid_actions, 3)
     for _ in range(50):  # dirty the state (and the RNG) before resetting again
         obs, *_ = par.step(sampler(obs))
-    assert par.unwrapped.state.digest() != first
+    assert par.unwrapped.world.digest() != first
     obs, infos = par.reset(seed=seed)
-    assert par.unwrapped.state.digest() == first
+    assert par.unwrapped.world.digest() == first
     assert _obs_hash(obs) == first_obs
     assert {a: i["identity"] for a, i in infos.items()} == first_ids
 
@@ -110,11 +110,11 @@ def test_unseeded_resets_continue_the_seeded_stream(valid_actions: Any) -> None:
     a, b = _make(), _make()
     a.reset(seed=11)
     b.reset(seed=11)
-    episode0 = a.unwrapped.state.digest()
+    episode0 = a.unwrapped.world.digest()
     a.reset()
     b.reset()
-    assert a.unwrapped.state.digest() == b.unwrapped.state.digest()
-    assert a.unwrapped.state.digest() != episode0
+    assert a.unwrapped.world.digest() == b.unwrapped.world.digest()
+    assert a.unwrapped.world.digest() != episode0
 
 
 def test_observation_variant_does_not_touch_the_world(valid_actions: Any) -> None:
@@ -129,7 +129,7 @@ def test_observation_variant_does_not_touch_the_world(valid_actions: Any) -> Non
 def test_digest_covers_state_arrays_and_rng() -> None:
     par = _make()
     par.reset(seed=0)
-    state = par.unwrapped.state
+    state = par.unwrapped.world
     base = state.digest()
     state.needs[0, 0] = np.nextafter(state.needs[0, 0], np.float32(2.0))
     assert state.digest() != base

@@ -75,10 +75,10 @@ def test_the_listed_wage_is_what_a_punctual_worker_actually_earns() -> None:
     expert = ScriptedExpert(town.rules)
     income = np.zeros(len(env.possible_agents))
     while env.agents:
-        before = town.state.wallet.copy()
+        before = town.world.wallet.copy()
         env.step(expert.act_dict(env))
-        if town.state.tick > TICKS_PER_DAY:  # day 1: a whole day in the routine
-            income += np.maximum(town.state.wallet - before, 0.0)
+        if town.world.tick > TICKS_PER_DAY:  # day 1: a whole day in the routine
+            income += np.maximum(town.world.wallet - before, 0.0)
     assert income.min() >= MARGIN * town.rules.daily_basket()
     assert income.min() >= 0.97 * daily_wage(town.rules)  # a chat break costs a tick now and then
 
@@ -87,10 +87,10 @@ def _one_agent(**overrides: Any) -> tuple[Any, Any]:
     env = townlet_env.parallel_env(num_agents=1, max_ticks=2 * TICKS_PER_DAY, **overrides)
     env.reset(seed=0)
     town = env.unwrapped
-    town.state.tick = 600  # mid-morning of day 0, no shift for a while
-    town.state.job[:] = -1
-    town.state.wallet[:] = 10.0
-    town.state.needs[:] = 0.9
+    town.world.tick = 600  # mid-morning of day 0, no shift for a while
+    town.world.job[:] = -1
+    town.world.wallet[:] = 10.0
+    town.world.needs[:] = 0.9
     return env, town
 
 
@@ -109,7 +109,7 @@ def _fridges(town: Any) -> np.ndarray:
 
 def test_one_meal_costs_exactly_the_meal_price_once() -> None:
     env, town = _one_agent()
-    rules, state = town.rules, town.state
+    rules, state = town.rules, town.world
     state.needs[0, 0] = 0.3
     price, meals = float(rules.aff_price[rules.opt_eat]), state.stock[_fridges(town)].sum()
     wallet = float(state.wallet[0])
@@ -124,7 +124,7 @@ def test_one_meal_costs_exactly_the_meal_price_once() -> None:
 
 def test_the_daily_restock_refills_every_fridge() -> None:
     env, town = _one_agent()
-    rules, state = town.rules, town.state
+    rules, state = town.rules, town.world
     fridges = _fridges(town)
     state.stock[fridges] = 0
     state.tick = rules.config.economy.restock_minute + TICKS_PER_DAY
@@ -138,7 +138,7 @@ def test_the_daily_restock_refills_every_fridge() -> None:
 
 def test_cooked_meals_land_in_a_fridge_and_can_be_eaten() -> None:
     env, town = _one_agent()
-    rules, state = town.rules, town.state
+    rules, state = town.rules, town.world
     fridges = _fridges(town)
     state.stock[fridges] = 0
     state.needs[0, 0] = 0.35
@@ -159,7 +159,7 @@ def test_cooked_meals_land_in_a_fridge_and_can_be_eaten() -> None:
 
 def test_the_last_coins_buy_a_whole_meal() -> None:
     env, town = _one_agent()
-    rules, state = town.rules, town.state
+    rules, state = town.rules, town.world
     price = float(rules.aff_price[rules.opt_eat])
     state.wallet[0] = price
     state.needs[0, 0] = 0.3

@@ -30,7 +30,7 @@ class InvariantChecker:
         self.holds_seen = 0
 
     def __call__(self) -> None:
-        s = self.town.state
+        s = self.town.world
         where = f"tick {s.tick}"
         assert np.isfinite(s.needs).all(), f"{where}: non-finite needs {s.needs}"
         assert np.isfinite(s.wallet).all(), f"{where}: non-finite wallet {s.wallet}"
@@ -91,13 +91,13 @@ def test_fuzz_default_town_10k_ticks(rollout: Any) -> None:
     par = townlet_env.parallel_env(max_ticks=10_000)
     assert par.unwrapped.config.num_agents == 8
     fuzz(par, 10_000, rollout, seed=11)
-    assert par.unwrapped.state.tick == 10_000
+    assert par.unwrapped.world.tick == 10_000
 
 
 @pytest.mark.slow
 def test_fuzz_crowded_small_town_10k_ticks(rollout: Any) -> None:
     par = townlet_env.parallel_env(map="small", num_agents=12, max_ticks=10_000)
-    n_objects = len(par.unwrapped.state.holder)
+    n_objects = len(par.unwrapped.world.holder)
     assert par.unwrapped.config.num_agents > n_objects, "the town must be crowded"
     check = fuzz(par, 10_000, rollout, seed=12)
     assert check.waits_seen > 0, "contention never produced a queue"
@@ -112,7 +112,7 @@ def test_checker_catches_stuck_reservations_and_deadlocks() -> None:
     """The checker is live: planted faults fail it."""
     par = townlet_env.parallel_env(map="small", num_agents=4)
     par.reset(seed=0)
-    state = par.unwrapped.state
+    state = par.unwrapped.world
     check = InvariantChecker(par)
     check()
     state.alive[0] = False
@@ -120,13 +120,13 @@ def test_checker_catches_stuck_reservations_and_deadlocks() -> None:
     with pytest.raises(AssertionError, match="held by vacant seat 0"):
         check()
     par.reset(seed=0)
-    state = par.unwrapped.state
+    state = par.unwrapped.world
     check = InvariantChecker(par)
     state.waiting[1] = 2  # queued on a free object, and nobody hands it on
     check()
     with pytest.raises(AssertionError, match="free with the same waiters"):
         check()
     par.reset(seed=0)
-    par.unwrapped.state.needs[2, 1] = np.nan
+    par.unwrapped.world.needs[2, 1] = np.nan
     with pytest.raises(AssertionError, match="non-finite needs"):
         InvariantChecker(par)()

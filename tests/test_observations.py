@@ -59,7 +59,7 @@ class _SpaceCheck:
         assert np.isin(m, (0, 1)).all(), f"tick {tick}: mask values other than 0/1"
         assert (m.sum(axis=1) >= 1).all(), f"tick {tick}: an agent has no legal action"
         seats = [par.unwrapped.seat_index[a] for a in agents]
-        state = par.unwrapped.state
+        state = par.unwrapped.world
         np.testing.assert_array_equal(x[:, self.i_present], state.alive[seats].astype(np.float32))
         np.testing.assert_allclose(x[:, self.i_needs], state.needs[seats], atol=1e-6)
         if tick % 50 == 0:
@@ -107,7 +107,7 @@ def test_observations_stay_in_space_primitive_and_deaths(variant: str, valid_act
     """Primitive mode, with starving agents so vacant seats and respawns are encoded too."""
     par = townlet_env.parallel_env(obs_variant=variant, action_mode="primitive", max_ticks=500, needs=STARVING)
     _run(par, 400, seed=22, valid_actions=valid_actions)
-    assert (par.unwrapped.state.generation > 0).any(), "no seat was refilled: deaths were not exercised"
+    assert (par.unwrapped.world.generation > 0).any(), "no seat was refilled: deaths were not exercised"
 
 
 def test_space_check_rejects_out_of_range_values() -> None:

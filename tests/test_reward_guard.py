@@ -33,7 +33,7 @@ def _town(per_episode: float = 50.0) -> tuple[RewardGuard, Any]:
     guard = townlet_env.parallel_env(num_agents=N, rewards={"clip": clip})
     guard.reset(seed=0)
     town = guard.unwrapped
-    state = town.state
+    state = town.world
     state.tick = 100
     state.zero_ticks[:] = 0
     state.alive[:] = True
@@ -68,7 +68,7 @@ def test_per_tick_clip_bounds_the_shaping_sum() -> None:
 def test_terminal_penalty_is_not_softened_by_the_clip() -> None:
     guard, town = _town()
     town.last_termination_reasons[1] = FAINT
-    town.state.alive[1] = False
+    town.world.alive[1] = False
     raw = _raw(needs={1: -0.5}, terminal={1: -1.0})
     total, _ = guard.guard(raw, town)
     assert total[1] == pytest.approx(-PER_TICK - 1.0), "shaping clipped, the full death penalty kept"
@@ -81,7 +81,7 @@ def test_terminal_penalty_is_not_softened_by_the_clip() -> None:
 
 def test_no_positive_reward_while_a_need_sits_at_zero() -> None:
     guard, town = _town()
-    town.state.zero_ticks[:] = [0, 4, 4]
+    town.world.zero_ticks[:] = [0, 4, 4]
     raw = _raw(survival={0: 0.05, 1: 0.05, 2: 0.005}, needs={2: -0.02})
     total, clipped = guard.guard(raw, town)
     assert total[0] == pytest.approx(0.05)
@@ -110,7 +110,7 @@ def test_no_positive_reward_on_the_tick_an_identity_ends() -> None:
 )
 def test_no_positive_reward_within_the_window_after_a_respawn(generation: int, age: int, blocked: bool) -> None:
     guard, town = _town()
-    state = town.state
+    state = town.world
     state.generation[2] = generation
     state.born_tick[2] = state.tick - age
     total, clipped = guard.guard(_raw(survival={1: 0.05, 2: 0.05}), town)
@@ -149,8 +149,8 @@ def test_cap_restarts_for_a_new_identity_and_a_new_episode() -> None:
     # a new episode starts every seat afresh
     guard.reset(seed=1)
     _, town = guard, guard.unwrapped
-    town.state.tick = 100
-    town.state.zero_ticks[:] = 0
+    town.world.tick = 100
+    town.world.zero_ticks[:] = 0
     assert guard.guard(up, town)[0][:2] == pytest.approx([0.1, 0.1])
 
 
@@ -161,7 +161,7 @@ def test_cap_restarts_for_a_new_identity_and_a_new_episode() -> None:
 @pytest.mark.parametrize(("seat", "term"), [(1, "wage"), (2, "terminal"), (0, "survival")])
 def test_non_finite_term_raises_naming_agent_tick_and_term(bad: float, seat: int, term: str) -> None:
     guard, town = _town()
-    town.state.tick = 4321
+    town.world.tick = 4321
     raw = _raw(survival={0: 0.005, 1: 0.005, 2: 0.005})
     raw[seat, TERMS.index(term)] = bad
     with pytest.raises(RewardGuardError) as info:

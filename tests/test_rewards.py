@@ -41,7 +41,7 @@ def _roll(seed: int, starve: bool = False) -> tuple[KpiReport, float]:
         raw = np.array([infos[a]["reward_terms"] for a in present])
         at_clip += int((np.abs(raw[:, shaping].sum(axis=1)) >= clip).sum())
         agent_ticks += len(present)
-        tracker.update(town.state, town.last_events, np.array([rewards[a] for a in env.possible_agents]))
+        tracker.update(town.world, town.last_events, np.array([rewards[a] for a in env.possible_agents]))
     return tracker.report(), at_clip / agent_ticks
 
 

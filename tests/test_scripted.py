@@ -38,12 +38,12 @@ def _roll(seed: int, days: int = DAYS, **overrides: Any) -> tuple[KpiReport, int
     masked = decisions = 0
     while env.agents:
         mask = town.action_masks()
-        actions = expert.act(town.state, mask)
+        actions = expert.act(town.world, mask)
         masked += int((mask[np.arange(len(actions)), actions] == 0).sum())
         decisions += len(actions)
         _, reward, _, _, _ = env.step({a: int(actions[town.seat_index[a]]) for a in env.agents})
         rewards[:] = [reward.get(a, 0.0) for a in env.possible_agents]
-        tracker.update(town.state, town.last_events, rewards)
+        tracker.update(town.world, town.last_events, rewards)
     return tracker.report(), masked, decisions
 
 
@@ -73,7 +73,7 @@ def test_always_valid_on_arbitrary_states_and_masks() -> None:
     env = townlet_env.parallel_env(num_agents=16)
     env.reset(seed=5)
     town = env.unwrapped
-    state, rules = town.state, town.rules
+    state, rules = town.world, town.rules
     expert = ScriptedExpert(rules, seed=0, params=ExpertParams(chat_prob=0.5, chat_every=1))
     rng = np.random.default_rng(1)
     free_tiles = np.argwhere(rules.town.walkable)
@@ -99,7 +99,7 @@ def test_a_committed_seat_takes_its_only_allowed_action() -> None:
     expert = ScriptedExpert(town.rules)
     mask = np.zeros((4, len(Option)), dtype=np.int8)
     mask[np.arange(4), [Option.COOK, Option.CHAT, Option.WASH, Option.WAIT]] = 1
-    assert expert.act(town.state, mask).tolist() == [Option.COOK, Option.CHAT, Option.WASH, Option.WAIT]
+    assert expert.act(town.world, mask).tolist() == [Option.COOK, Option.CHAT, Option.WASH, Option.WAIT]
 
 
 def test_deterministic_given_the_seed() -> None:
@@ -134,54 +134,54 @@ def town() -> Any:
     env = townlet_env.parallel_env(num_agents=2)
     env.reset(seed=0)
     core = env.unwrapped
-    core.state.needs[:] = 0.9
-    core.state.wallet[:] = 10.0
+    core.world.needs[:] = 0.9
+    core.world.wallet[:] = 10.0
     return core
 
 
 def _choose(town: Any, minute: int) -> np.ndarray:
-    state, rules = town.state, town.rules
+    state, rules = town.world, town.rules
     state.tick = TICKS_PER_DAY + minute
     return ScriptedExpert(rules).act(state, action_mask(state, rules))
 
 
 def test_sleeps_at_night_and_goes_to_work_on_time(town: Any) -> None:
-    start = int(town.rules.job_start[town.state.job[0]])
+    start = int(town.rules.job_start[town.world.job[0]])
     assert _choose(town, start - 200)[0] == Option.SLEEP  # before the wake-up time
     assert _choose(town, start - 5)[0] == Option.WORK  # commute due: path length + margin
     assert _choose(town, start + 60)[0] == Option.WORK
 
 
 def test_serves_the_lowest_need_first_in_free_time(town: Any) -> None:
-    evening = int(town.rules.job_end[town.state.job[0]]) + 30
-    town.state.needs[0] = (0.3, 0.2, 0.9)
+    evening = int(town.rules.job_end[town.world.job[0]]) + 30
+    town.world.needs[0] = (0.3, 0.2, 0.9)
     assert _choose(town, evening)[0] == Option.WASH
-    town.state.needs[0] = (0.2, 0.3, 0.9)
+    town.world.needs[0] = (0.2, 0.3, 0.9)
     assert _choose(town, evening)[0] == Option.EAT
 
 
 def test_critical_hunger_beats_work(town: Any) -> None:
-    town.state.needs[0] = (0.05, 0.9, 0.9)
-    start = int(town.rules.job_start[town.state.job[0]])
+    town.world.needs[0] = (0.05, 0.9, 0.9)
+    start = int(town.rules.job_start[town.world.job[0]])
     assert _choose(town, start + 60)[0] == Option.EAT
 
 
 def test_cooks_when_no_fridge_is_stocked(town: Any) -> None:
     rules = town.rules
-    town.state.stock[rules.town.obj_type == rules.aff_type[rules.opt_eat]] = 0
-    town.state.needs[0] = (0.2, 0.9, 0.9)
-    assert _choose(town, int(rules.job_end[town.state.job[0]]) + 30)[0] == Option.COOK
+    town.world.stock[rules.town.obj_type == rules.aff_type[rules.opt_eat]] = 0
+    town.world.needs[0] = (0.2, 0.9, 0.9)
+    assert _choose(town, int(rules.job_end[town.world.job[0]]) + 30)[0] == Option.COOK
 
 
 def test_keeps_its_place_in_a_queue(town: Any) -> None:
-    state = town.state
+    state = town.world
     state.needs[0] = (0.95, 0.9, 0.9)  # nothing due, but it is already on its way to wash
     state.option[0] = Option.WASH
     assert _choose(town, int(town.rules.job_end[state.job[0]]) + 30)[0] == Option.WASH
 
 
 def test_does_not_chat_toward_a_rival(town: Any) -> None:
-    state = town.state
+    state = town.world
     minute = int(town.rules.job_end[state.job[0]]) + 30
     state.pos[1] = state.pos[0]  # seat 1 is right here, seat 0's only tie
     state.option[:] = Option.WAIT

@@ -21,7 +21,7 @@ def _step(env: object, actions: dict[str, int]) -> None:
 
 def test_agents_walking_to_a_shower_count_as_its_queue() -> None:
     env, town = _town(2)
-    state = town.state
+    state = town.world
     state.pos[1] = state.pos[0]  # same spot: the same shower is nearest for both
     state.needs[:] = 0.5
     _step(env, {"agent_0": int(Option.WASH), "agent_1": 0})
@@ -33,7 +33,7 @@ def test_agents_walking_to_a_shower_count_as_its_queue() -> None:
 
 def test_arriving_at_work_greets_coworkers_already_there() -> None:
     env, town = _town(4)
-    rules, state = town.rules, town.state
+    rules, state = town.rules, town.world
     office = rules.job_names.index("office")
     seats = np.flatnonzero(state.job == office)[:2]
     assert len(seats) == 2
@@ -57,7 +57,7 @@ def test_arriving_at_work_greets_coworkers_already_there() -> None:
 
 def test_no_cooldown_after_using_a_shared_workplace() -> None:
     env, town = _town(2)
-    rules, state = town.rules, town.state
+    rules, state = town.rules, town.world
     work_type = int(rules.job_type[0])
     aff = int(rules.job_affordance[0])
     state.running[0] = aff
@@ -70,7 +70,7 @@ def test_no_cooldown_after_using_a_shared_workplace() -> None:
 
 def test_a_running_option_stays_allowed_after_paying_for_it() -> None:
     env, town = _town(1)
-    rules, state = town.rules, town.state
+    rules, state = town.rules, town.world
     state.wallet[0] = float(rules.aff_price[rules.opt_wash])  # exactly one shower
     state.needs[0] = 0.5
     for _ in range(200):

@@ -41,7 +41,7 @@ def run_town(config_path: str | None, days: int = 1, seed: int = 0, num_agents: 
         rewards[:] = 0.0
         for agent, r in reward.items():
             rewards[town.seat_index[agent]] = r
-        tracker.update(town.state, town.last_events, rewards)
+        tracker.update(town.world, town.last_events, rewards)
     return tracker.report()
 
 

@@ -6,7 +6,9 @@ seat's identity (``infos[a]["identity_ended"]`` with a ``termination_reason``) a
 seat stays in ``env.agents``: it is vacant (``present`` False, WAIT-only mask, zero reward)
 for the respawn delay, then a new identity takes it. With ``lifecycle.respawn`` off, a
 death is a PettingZoo termination and the seat leaves ``env.agents`` until ``reset``.
-Episodes truncate for everyone after ``max_ticks``.
+Episodes truncate for everyone after ``max_ticks``. The simulation state itself is
+``env.world`` (a :class:`~townlet_env.world.state.WorldState`); ``env.state()`` is
+PettingZoo's global-state hook (all seats' observations, for centralised critics).
 """
 
 from __future__ import annotations
@@ -55,12 +57,14 @@ class TownletParallelEnv(ParallelEnv):
         self.variant = Variant(self.rules, self.config.obs_variant, self.n_actions)
         self.layout = self.variant.layout
         self._obs_space = self.variant.space()
+        low, high = self.variant.bounds()
+        self.state_space = spaces.Box(np.tile(low, n), np.tile(high, n), dtype=np.float32)
         self._act_spaces = {a: spaces.Discrete(self.n_actions) for a in self.possible_agents}
         self.reward_terms_names = TERMS
         self.agents: list[str] = []
         self._seats: list[int] = []
         self._identities: list[str] = []
-        self.state: WorldState = new_state(self.rules, n, np.random.default_rng(self.config.seed))
+        self.world: WorldState = new_state(self.rules, n, np.random.default_rng(self.config.seed))
         self.reward_terms = np.zeros((n, len(TERMS)), dtype=np.float32)
         self.last_termination_reasons = np.zeros(n, dtype=np.int8)
         self.last_events: tuple[Event, ...] = ()
@@ -83,13 +87,13 @@ class TownletParallelEnv(ParallelEnv):
         rng = np.random.default_rng(self._master.integers(0, 2**63))
         for i, space in enumerate(self._act_spaces.values()):
             space.seed(int(self._master.integers(0, 2**31)) + i)
-        self.state = new_state(self.rules, self.config.num_agents, rng)
+        self.world = new_state(self.rules, self.config.num_agents, rng)
         self._set_agents(list(self.possible_agents))
         self._identities = [self.identity(i) for i in range(len(self.possible_agents))]
         self.reward_terms[:] = 0.0
         self.last_termination_reasons[:] = 0
         self.last_events = ()
-        self._mask = action_mask(self.state, self.rules)
+        self._mask = action_mask(self.world, self.rules)
         obs = self._observations()
         return obs, self._infos([])
 
@@ -97,7 +101,7 @@ class TownletParallelEnv(ParallelEnv):
         """Advance one tick (one sim minute). Missing agents WAIT; masked actions are
         treated as WAIT (or as continuing the committed option).
         """
-        state, rules = self.state, self.rules
+        state, rules = self.world, self.rules
         act = self._action_array(actions)
         outcome = step_world(state, rules, act, self._mask, self._log)
         self.last_events = tuple(self._log.events)
@@ -142,7 +146,7 @@ class TownletParallelEnv(ParallelEnv):
         self._seats = [self.seat_index[a] for a in agents]
 
     def _observations(self) -> dict[str, dict[str, np.ndarray]]:
-        batch = self.variant.encode(self.state)
+        batch = self.variant.encode(self.world)
         mask = self._mask
         if len(self.agents) == len(batch):  # every seat present, in seat order: iterate rows directly
             return {a: {"observation": o, "action_mask": m} for a, o, m in zip(self.agents, batch, mask, strict=True)}
@@ -152,7 +156,7 @@ class TownletParallelEnv(ParallelEnv):
 
     def _infos(self, ended: list[int]) -> dict[str, dict[str, Any]]:
         """Per-seat infos; ``ended`` lists the seats whose identity ended this tick."""
-        alive = self.state.alive.tolist()
+        alive = self.world.alive.tolist()
         rows = list(self.reward_terms)
         identities = self._identities
         infos: dict[str, dict[str, Any]] = {
@@ -168,7 +172,11 @@ class TownletParallelEnv(ParallelEnv):
 
     def identity(self, seat: int) -> str:
         """The seat's current identity, ``agent_3#g1`` for the second occupant of seat 3."""
-        return f"{self.possible_agents[seat]}#g{int(self.state.generation[seat])}"
+        return f"{self.possible_agents[seat]}#g{int(self.world.generation[seat])}"
+
+    def state(self) -> np.ndarray:
+        """The global state for centralised critics: every seat's observation vector, in seat order."""
+        return self.variant.encode(self.world).ravel()
 
     def action_masks(self) -> np.ndarray:
         """int8[N, A]: the current mask of every seat (vacant seats: WAIT only)."""
@@ -176,9 +184,9 @@ class TownletParallelEnv(ParallelEnv):
 
     def render(self) -> Any:
         if self.render_mode == "rgb_array":
-            return render_rgb(self.state, self.rules)
+            return render_rgb(self.world, self.rules)
         if self.render_mode == "ansi":
-            return render_ansi(self.state, self.rules)
+            return render_ansi(self.world, self.rules)
         return None
 
     def close(self) -> None:

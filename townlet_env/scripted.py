@@ -170,7 +170,7 @@ class ScriptedExpert:
     def act_dict(self, env: Any) -> dict[str, int]:
         """Actions for ``env.agents`` of a Townlet ParallelEnv (or a wrapper around one)."""
         town = env.unwrapped
-        actions = self.act(town.state, town.action_masks())
+        actions = self.act(town.world, town.action_masks())
         return {a: int(actions[town.seat_index[a]]) for a in env.agents}
 
     def act(self, state: WorldState, mask: np.ndarray) -> np.ndarray:

@@ -88,15 +88,15 @@ def rollout(
     expert = expert_factory(town.rules, expert_seed)
     obs, infos = env.reset(seed=seed)
     if scenario.on_reset is not None:
-        scenario.on_reset(town.state, town.rules, np.random.default_rng([seed, 7]))
+        scenario.on_reset(town.world, town.rules, np.random.default_rng([seed, 7]))
         obs, _, _, _, infos = env.step(dict.fromkeys(env.agents, int(Option.WAIT)))
     hook = scenario.hook(town.rules) if scenario.hook is not None else None
     open_eps: dict[int, dict[str, Any]] = {}
     episodes: list[dict[str, Any]] = []
     while env.agents:
-        tick, generation = town.state.tick, town.state.generation.copy()
+        tick, generation = town.world.tick, town.world.generation.copy()
         mask = town.action_masks()
-        acts = np.asarray(expert.act(town.state, mask), dtype=np.int64)
+        acts = np.asarray(expert.act(town.world, mask), dtype=np.int64)
         bad = np.flatnonzero(mask[np.arange(len(acts)), acts] == 0)
         if bad.size:
             raise ValueError(
@@ -117,7 +117,7 @@ def rollout(
                 ep["final"] = next_obs[agent]
                 episodes.append(open_eps.pop(seat))
         if hook is not None:
-            hook(town.state)
+            hook(town.world)
         obs, infos = next_obs, next_infos
     if open_eps:
         raise RuntimeError(f"episodes left open after the day ended: seats {sorted(open_eps)}")

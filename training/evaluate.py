@@ -183,16 +183,16 @@ def _play(env: Any, seed: int, controller: Controller, others: Controller | None
         for agent, o in obs_dict.items():
             obs[core.seat_index[agent]] = o["observation"]
         mask = core.action_masks()
-        actions = controller.act(core.state, obs, mask)
+        actions = controller.act(core.world, obs, mask)
         if others is not None:
-            mixed = others.act(core.state, obs, mask)
+            mixed = others.act(core.world, obs, mask)
             mixed[chosen] = actions[chosen]
             actions = mixed
         obs_dict, rewards, _, _, _ = env.step({a: int(actions[core.seat_index[a]]) for a in env.agents})
         guarded = np.zeros(n, dtype=np.float64)
         for agent, r in rewards.items():
             guarded[core.seat_index[agent]] = r
-        tracker.update(core.state, core.last_events, guarded)
+        tracker.update(core.world, core.last_events, guarded)
     return tracker.report()
 
 

@@ -131,9 +131,9 @@ def _video(tracker: Tracker, cfg: ExperimentConfig, key: str, path: Path, contro
     frames = []
     while env.agents:
         batch = np.stack([obs[a]["observation"] for a in env.possible_agents])
-        actions = controller.act(core.state, batch, core.action_masks())
+        actions = controller.act(core.world, batch, core.action_masks())
         obs, *_ = env.step({a: int(actions[core.seat_index[a]]) for a in env.agents})
-        if core.state.tick % 3 == 0:
+        if core.world.tick % 3 == 0:
             frames.append(env.render())
     tracker.video(key, frames, path)
 

@@ -246,7 +246,7 @@ class TownVecEnv(VecEnv):
         expert = self.experts[k]
         if expert is not None:
             core = town.unwrapped
-            act = np.asarray(expert.act(core.state, core.action_masks()), dtype=np.int64)
+            act = np.asarray(expert.act(core.world, core.action_masks()), dtype=np.int64)
         else:
             act = np.zeros(self.n_seats, dtype=np.int64)
         act[self.seats[k]] = self._actions[self.town_rows(k)]

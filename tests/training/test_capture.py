@@ -96,12 +96,12 @@ def test_outage_interrupts_use_and_blocks_the_type() -> None:
     shower = town.rules.manifest.object_types.index("shower")
     while hook.started_at is None and env.agents:
         env.step(expert.act_dict(env))
-        hook(town.state)
+        hook(town.world)
     assert hook.started_at is not None
     end = hook.started_at + 50
     assert hook.interrupted >= 1
-    assert (town.state.cooldown_until[:, shower] >= end).all()
-    assert not np.isin(town.state.using, hook.objects).any()
+    assert (town.world.cooldown_until[:, shower] >= end).all()
+    assert not np.isin(town.world.using, hook.objects).any()
     env.step(expert.act_dict(env))
     assert town.action_masks()[:, townlet_env.Option.WASH].sum() == 0
 

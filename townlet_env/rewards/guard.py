@@ -55,7 +55,7 @@ class RewardGuard(BaseParallelWrapper):
 
     def guard(self, raw: np.ndarray, town: Any) -> tuple[np.ndarray, np.ndarray]:
         """Guarded per-seat rewards and whether a guard changed each one."""
-        state = town.state
+        state = town.world
         cfg = town.rules.config.rewards.clip
         total = np.empty(len(raw), dtype=np.float64)
         clipped = np.empty(len(raw), dtype=np.bool_)
