@@ -137,7 +137,7 @@ def block_actions() -> str:
     for title, enum in (("option", actions_mod.Option), ("primitive", actions_mod.Primitive)):
         comments = _enum_comments(enum)
         summary = re.sub(r"^``action_mode=[^`]*``:\s*", "", _first_line(enum.__doc__))
-        out.append(f"**`action_mode=\"{title}\"`**: `Discrete({len(enum)})` — {summary}")
+        out.append(f'**`action_mode="{title}"`**: `Discrete({len(enum)})` — {summary}')
         out.append("")
         out.append("| id | name | what it does |")
         out.append("|---|---|---|")
@@ -199,8 +199,11 @@ def _model_rows(model: type[BaseModel], value: BaseModel | None, prefix: str) ->
             rows.extend(_model_rows(annotation, current, f"{key}."))
             continue
         args = typing.get_args(annotation)
-        if typing.get_origin(annotation) is dict and args and isinstance(args[-1], type) and issubclass(
-            args[-1], BaseModel
+        if (
+            typing.get_origin(annotation) is dict
+            and args
+            and isinstance(args[-1], type)
+            and issubclass(args[-1], BaseModel)
         ):
             entries = current or {}
             shown = ", ".join(f"`{k}`" for k in entries) or "none"
@@ -285,7 +288,7 @@ def block_rewards() -> str:
 
     par = townlet_env.parallel_env()
     names = getattr(par.unwrapped, "reward_terms_names", TERMS)
-    return "`infos[agent][\"reward_terms\"]` columns, in order: " + ", ".join(f"`{t}`" for t in names) + "."
+    return '`infos[agent]["reward_terms"]` columns, in order: ' + ", ".join(f"`{t}`" for t in names) + "."
 
 
 def block_map() -> str:
