@@ -5,6 +5,9 @@ agent-steps/s with (a) uniformly random valid (masked) actions and (b) the scrip
 choosing every action, plus peak memory, and the ratio to a no-op ParallelEnv floor with
 the same agents and spaces whose ``step`` only builds the five dicts.
 
+``env-steps/s`` times ``env.step`` (and resets) alone; ``loop steps/s`` also counts the
+policy choosing the actions (the random sampler or the scripted expert).
+
 Run: ``python benchmarks/throughput.py [--steps 3000] [--repeats 3]``. Numba kernels
 run single-threaded; pin the process to one core with ``taskset -c 0`` for the
 one-core figure. Medians over repeats are printed.
@@ -86,19 +89,23 @@ def expert_policy(seed: int) -> Callable[[Any, dict], dict]:
     return act
 
 
-def measure(env: Any, policy: Callable[[Any, dict], dict], steps: int) -> float:
-    """Env-steps per second over ``steps`` steps (resets on truncation are included)."""
+def measure(env: Any, policy: Callable[[Any, dict], dict], steps: int) -> tuple[float, float]:
+    """(env-steps/s counting only ``step``/``reset``, env-steps/s of the whole loop with the policy)."""
     obs, _ = env.reset(seed=0)
     for _ in range(200):  # warm-up: kernels compiled, caches hot
         obs, *_ = env.step(policy(env, obs))
         if not env.agents:
             obs, _ = env.reset()
+    in_env = 0.0
     start = time.perf_counter()
     for _ in range(steps):
-        obs, *_ = env.step(policy(env, obs))
+        actions = policy(env, obs)
+        t0 = time.perf_counter()
+        obs, *_ = env.step(actions)
         if not env.agents:
             obs, _ = env.reset()
-    return steps / (time.perf_counter() - start)
+        in_env += time.perf_counter() - t0
+    return steps / in_env, steps / (time.perf_counter() - start)
 
 
 def peak_memory_mib(make: Callable[[], Any], steps: int) -> float:
@@ -122,7 +129,7 @@ def main() -> None:
     parser.add_argument("--no-expert", action="store_true")
     args = parser.parse_args()
     header = (
-        f"{'variant':8} {'agents':>6} {'policy':8} {'env-steps/s':>12} {'agent-steps/s':>14}"
+        f"{'variant':8} {'agents':>6} {'policy':8} {'env-steps/s':>12} {'agent-steps/s':>14} {'loop steps/s':>13}"
         f" {'floor':>10} {'ratio':>6} {'peak MiB':>9}"
     )
     print(header)
@@ -135,16 +142,18 @@ def main() -> None:
 
             env = make()
             floor = statistics.median(
-                measure(NoOpParallelEnv(env), random_policy(0), args.steps) for _ in range(args.repeats)
+                measure(NoOpParallelEnv(env), random_policy(0), args.steps)[0] for _ in range(args.repeats)
             )
             policies = {"random": random_policy}
             if not args.no_expert:
                 policies["expert"] = expert_policy
             memory = peak_memory_mib(make, 300)
             for name, factory in policies.items():
-                rate = statistics.median(measure(env, factory(0), args.steps) for _ in range(args.repeats))
+                runs = [measure(env, factory(0), args.steps) for _ in range(args.repeats)]
+                rate = statistics.median(r[0] for r in runs)
+                loop = statistics.median(r[1] for r in runs)
                 print(
-                    f"{variant:8} {n:6d} {name:8} {rate:12,.0f} {rate * n:14,.0f} {floor:10,.0f}"
+                    f"{variant:8} {n:6d} {name:8} {rate:12,.0f} {rate * n:14,.0f} {loop:13,.0f} {floor:10,.0f}"
                     f" {rate / floor:6.3f} {memory:9.1f}"
                 )
 

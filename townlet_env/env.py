@@ -67,7 +67,9 @@ class TownletParallelEnv(ParallelEnv):
         self.world: WorldState = new_state(self.rules, n, np.random.default_rng(self.config.seed))
         self.reward_terms = np.zeros((n, len(TERMS)), dtype=np.float32)
         self.last_termination_reasons = np.zeros(n, dtype=np.int8)
-        self.last_events: tuple[Event, ...] = ()
+        self.last_events: list[Event] = []
+        self._max_ticks = self.config.max_ticks
+        self._respawn = self.config.lifecycle.respawn
         self._log = EventLog()
         self._master: np.random.Generator | None = None
         self._mask = np.zeros((n, self.n_actions), dtype=np.int8)
@@ -92,7 +94,7 @@ class TownletParallelEnv(ParallelEnv):
         self._identities = [self.identity(i) for i in range(len(self.possible_agents))]
         self.reward_terms[:] = 0.0
         self.last_termination_reasons[:] = 0
-        self.last_events = ()
+        self.last_events = []
         self._mask = action_mask(self.world, self.rules)
         obs = self._observations()
         return obs, self._infos([])
@@ -104,7 +106,7 @@ class TownletParallelEnv(ParallelEnv):
         state, rules = self.world, self.rules
         act = self._action_array(actions)
         outcome = step_world(state, rules, act, self._mask, self._log)
-        self.last_events = tuple(self._log.events)
+        self.last_events = self._log.events  # a fresh list every tick, so it is safe to hand out
         self.reward_terms = reward_terms(state, rules, outcome.shift, outcome.chat_partner, outcome.reasons)
         self.last_termination_reasons = outcome.reasons
         for seat in outcome.respawned.tolist():
@@ -114,17 +116,17 @@ class TownletParallelEnv(ParallelEnv):
         agents, seats = self.agents, self._seats
         reward = self.reward_terms.sum(axis=1).tolist()
         rewards = {a: reward[i] for a, i in zip(agents, seats, strict=True)}
-        ended = np.flatnonzero(outcome.reasons).tolist()
+        ended = outcome.ended
         terminations = dict.fromkeys(agents, False)
-        if ended and not self.config.lifecycle.respawn:
+        if ended and not self._respawn:
             for i in ended:
                 terminations[self.possible_agents[i]] = True
-        truncate = state.tick >= self.config.max_ticks
+        truncate = state.tick >= self._max_ticks
         truncations = dict.fromkeys(agents, truncate)
         infos = self._infos(ended)
         if truncate:
             self._set_agents([])
-        elif ended and not self.config.lifecycle.respawn:
+        elif ended and not self._respawn:
             self._set_agents([a for a in agents if not terminations[a]])
         return obs, rewards, terminations, truncations, infos
 

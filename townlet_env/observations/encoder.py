@@ -90,20 +90,22 @@ class Encoder:
             [cfg.max_ticks, cfg.options.commit_ticks, cfg.observations.social_friends, cfg.observations.social_rivals],
             dtype=np.int64,
         )
+        # Arguments that never change, bound once: the kernel call is on the hot path.
+        self._head = (self._static, self._kinds, self._index, self._window, self._r, self._landmarks, self._consts,
+                      self._scratch_agents, self._scratch_busy)  # fmt: skip
+        self._tail = (rules.job_start, rules.job_end, rules.job_affordance, rules.aff_duration, town.obj_pos,
+                      town.dist, town.step, town.home_bed, town.n_types, town.first_object_field,
+                      town.first_home_field)  # fmt: skip
 
     def encode(self, state: WorldState, out: np.ndarray) -> None:
         """Fill ``out`` (float32[N, size]) with every seat's observation."""
-        rules, town = self.rules, self.rules.town
         _encode(
-            out, self._static, self._kinds, self._index, self._window, self._r, self._landmarks, self._consts,
-            self._scratch_agents, self._scratch_busy,
+            out, *self._head,
             state.tick, state.pos, state.alive, state.needs, state.wallet, state.job, state.home,
             state.option, state.commit_until, state.target, state.running, state.remaining,
             state.waiting, state.last_ok, state.arrived, state.late, state.absent, state.attendance,
             state.cooldown_until, state.holder, state.tie_other, state.tie_vals,
-            rules.job_start, rules.job_end, rules.job_affordance, rules.aff_duration,
-            town.obj_pos, town.dist, town.step, town.home_bed, town.n_types,
-            town.first_object_field, town.first_home_field,
+            *self._tail,
         )  # fmt: skip
 
 

@@ -36,7 +36,7 @@ def reward_terms(
     state: WorldState,
     rules: Rules,
     shift: ShiftOutcome,
-    chat_partner: np.ndarray,
+    chat_partner: np.ndarray | None,
     reasons: np.ndarray,
 ) -> np.ndarray:
     """float32[N, len(TERMS)] for this tick. Vacant seats get zeros."""
@@ -44,7 +44,7 @@ def reward_terms(
     terms = np.empty((state.n_agents, len(TERMS)), dtype=np.float32)
     _terms(terms, rules.reward_consts, state.alive, reasons, state.needs, rules.need_weights, shift.wage, shift.on_time,
            shift.late, shift.absent)  # fmt: skip
-    if rules.config.features.social_rewards:
+    if chat_partner is not None and rules.config.features.social_rewards:
         for i in np.flatnonzero(chat_partner >= 0).tolist():
             if state.needs[i].min() < SOCIAL_NEED_FLOOR:
                 continue

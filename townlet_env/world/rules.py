@@ -23,6 +23,7 @@ class RulesError(ValueError):
 @dataclass(frozen=True)
 class Rules:
     config: TownConfig
+    option_mode: bool  # action_mode == "option"
     manifest: Manifest
     town: TownMap
     stock_keys: tuple[str, ...]
@@ -127,6 +128,7 @@ def build_rules(config: TownConfig) -> Rules:
     rw = config.rewards
     return Rules(
         config=config,
+        option_mode=config.action_mode == "option",
         manifest=manifest,
         town=town,
         stock_keys=stock_keys,

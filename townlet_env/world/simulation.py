@@ -1,17 +1,17 @@
 """One simulated tick: the systems in their documented order.
 
-1. respawn due identities into vacant seats
-2. actions (option navigator or primitives), chats
-3. queues hand free objects to waiters, who start their affordance
-4. running affordances tick (per-tick effects, completion effects, hand-back)
-5. queue conflicts (long waits raise rivalry; holders are never preempted)
-6. needs decay
-7. employment (arrival, wages, lateness, absence)
-   (steps 4-7 run as one compiled call; their events and hooks follow in Python)
-8. economy (daily restock, exit counter)
-9. relationship decay
-10. lifecycle terminations (faint, capped evictions)
-11. the clock advances
+1. actions (option navigator or primitives), chats
+2. queues hand free objects to waiters, who start their affordance
+3. running affordances tick (per-tick effects, completion effects, hand-back)
+4. queue conflicts (long waits raise rivalry; holders are never preempted)
+5. needs decay
+6. employment (arrival, wages, lateness, absence)
+   (steps 3-6 run as one compiled call; their events and hooks follow in Python)
+7. economy (daily restock, exit counter)
+8. relationship decay
+9. lifecycle: terminations (faint, capped evictions), then new identities into seats
+   whose respawn delay has passed
+10. the clock advances
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from townlet_env.world.systems import lifecycle, options, queues
 from townlet_env.world.systems.affordances import advance, after_finish, try_start
 from townlet_env.world.systems.economy import step_economy
 from townlet_env.world.systems.employment import ShiftOutcome, emit_shift_events, shift_kernel
+from townlet_env.world.systems.lifecycle import pending_counts
 from townlet_env.world.systems.needs import decay
 from townlet_env.world.systems.primitives import primitive_mask, step_primitives
 from townlet_env.world.systems.queues import age_waiters
@@ -40,10 +41,11 @@ class TickOutcome(NamedTuple):
     """What one tick produced, per seat, for rewards, KPIs and infos."""
 
     shift: ShiftOutcome
-    chat_partner: np.ndarray  # int32[N], -1 when the seat had no successful chat
+    chat_partner: np.ndarray | None  # int32[N], -1 when the seat had no successful chat; None: no chat at all
     finished: np.ndarray  # seats whose affordance completed this tick
     finished_affordances: np.ndarray
     reasons: np.ndarray  # int8[N] termination reason (lifecycle.FAINT / EVICTED)
+    ended: list[int]  # seats whose identity ended this tick (the nonzero reasons)
     respawned: np.ndarray  # seats refilled this tick
 
 
@@ -54,8 +56,12 @@ def action_mask(state: WorldState, rules: Rules) -> np.ndarray:
     return primitive_mask(state, rules)
 
 
-def _bookkeeping(state: WorldState, rules: Rules, shift: ShiftOutcome) -> tuple[np.ndarray, np.ndarray, bool]:
-    """Steps 4-7 in one compiled call; Python handles only what they report (events, hooks)."""
+def _bookkeeping(state: WorldState, rules: Rules, shift: ShiftOutcome) -> tuple[np.ndarray, np.ndarray, bool, int, int]:
+    """Steps 4-7 in one compiled call; Python handles only what they report (events, hooks).
+
+    Also counts identities that may end this tick and vacant seats due a new identity, so
+    the lifecycle step is skipped entirely on the (common) ticks with neither.
+    """
     cfg = rules.config
     return _bookkeeping_kernel(
         state.tick, state.running, state.remaining, state.using, state.needs, state.stock, state.cooldown_until,
@@ -67,6 +73,7 @@ def _bookkeeping(state: WorldState, rules: Rules, shift: ShiftOutcome) -> tuple[
         state.late_shifts, state.attendance, rules.job_start, rules.job_end, rules.job_wage, rules.job_affordance,
         rules.job_late_penalty, rules.job_absence_penalty, cfg.employment.grace_ticks,
         cfg.employment.absent_after_ticks, shift.wage, shift.on_time, shift.late, shift.absent,
+        state.exit_pending, state.respawn_at, cfg.lifecycle.faint_after_ticks,
     )  # fmt: skip
 
 
@@ -77,7 +84,7 @@ def _bookkeeping_kernel(
     conflict_limit,
     decay_rates, alive, zero_ticks, job, wallet, arrived, late_flag, absent_flag, on_time_ticks, shifts,
     late_shifts, attendance, job_start, job_end, job_wage, job_aff, late_penalty, absence_penalty, grace,
-    absent_after, wage, on_time, late, absent,
+    absent_after, wage, on_time, late, absent, exit_pending, respawn_at, faint_after,
 ):  # fmt: skip
     done = advance(
         running, remaining, using, needs, stock, cooldown_until, holder, wait_age, last_ok, per_tick, effects,
@@ -92,17 +99,14 @@ def _bookkeeping_kernel(
             attendance, job_start, job_end, job_wage, job_aff, late_penalty, absence_penalty, grace, absent_after,
             wage, on_time, late, absent,
         )  # fmt: skip
-    return done, over, events
+    ending, due = pending_counts(alive, zero_ticks, exit_pending, respawn_at, faint_after, tick)
+    return done, over, events, ending, due
 
 
 def step_world(state: WorldState, rules: Rules, actions: np.ndarray, mask: np.ndarray, log: EventLog) -> TickOutcome:
     """Advance the world one tick given one action per seat and the mask they were chosen under."""
     log.start_tick(state.tick)
-    _, due = lifecycle.any_pending(state, rules)
-    respawned = lifecycle.respawn_due(state, rules, log) if due else _NONE
-    if respawned.size:
-        mask = action_mask(state, rules)  # new identities act under their own mask
-    if rules.config.action_mode == "option":
+    if rules.option_mode:
         partner = options.step_options(state, rules, actions, mask, log)
     else:
         partner = step_primitives(state, rules, actions, mask, log)
@@ -111,16 +115,20 @@ def step_world(state: WorldState, rules: Rules, actions: np.ndarray, mask: np.nd
         started = try_start(state, rules, winners, objs, state.request[winners], log)
         options.complete_failed_starts(state, winners[~started])
     shift = ShiftOutcome(np.zeros(state.n_agents, np.float32), *np.zeros((3, state.n_agents), dtype=bool))
-    done, over, shift_events = _bookkeeping(state, rules, shift)
+    done, over, shift_events, ending, due = _bookkeeping(state, rules, shift)
     finished, finished_affs = after_finish(state, rules, done, log)
-    if rules.config.action_mode == "option":
+    if rules.option_mode:
         options.complete_finished(state, rules, finished)
     queues.raise_conflicts(state, rules, over, log)
     if shift_events:
         emit_shift_events(state, rules, shift.on_time, shift.late, shift.absent, log)
     step_economy(state, rules, log)
     decay_ties(state, rules)
-    ending, _ = lifecycle.any_pending(state, rules)
-    reasons = lifecycle.terminate(state, rules, log) if ending else np.zeros(state.n_agents, dtype=np.int8)
+    if ending or shift_events:  # shift events may have queued an eviction
+        reasons = lifecycle.terminate(state, rules, log)
+        ended = np.flatnonzero(reasons).tolist()
+    else:
+        reasons, ended = np.zeros(state.n_agents, dtype=np.int8), []
+    respawned = lifecycle.respawn_due(state, rules, log) if due else _NONE
     state.tick += 1
-    return TickOutcome(shift, partner, finished, finished_affs, reasons, respawned)
+    return TickOutcome(shift, partner, finished, finished_affs, reasons, ended, respawned)

@@ -8,7 +8,7 @@ new identity (``generation`` + 1) whose ``origin`` records the first identity of
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 
 import numpy as np
 
@@ -67,9 +67,10 @@ class WorldState:
     holder: np.ndarray  # int32[M], -1 free
     stock: np.ndarray  # int32[M, S]
 
-    @property
-    def n_agents(self) -> int:
-        return len(self.alive)
+    n_agents: int = field(init=False, repr=False)  # seats; a plain attribute, read on every hot path
+
+    def __post_init__(self) -> None:
+        self.n_agents = len(self.alive)
 
     def digest(self) -> str:
         """A stable hash of the whole state, RNG state included."""

@@ -22,7 +22,7 @@ FAINT, EVICTED = 1, 2
 
 
 @njit(cache=True)
-def _pending(alive, zero_ticks, exit_pending, respawn_at, faint_after, tick):
+def pending_counts(alive, zero_ticks, exit_pending, respawn_at, faint_after, tick):
     """(identities that may end this tick, vacant seats due a respawn) as counts."""
     ending = due = 0
     for i in range(alive.shape[0]):
@@ -32,13 +32,6 @@ def _pending(alive, zero_ticks, exit_pending, respawn_at, faint_after, tick):
         elif 0 <= respawn_at[i] <= tick:
             due += 1
     return ending, due
-
-
-def any_pending(state: WorldState, rules: Rules) -> tuple[int, int]:
-    """Cheap check so the tick can skip lifecycle work when nothing is due."""
-    cfg = rules.config.lifecycle
-    return _pending(state.alive, state.zero_ticks, state.exit_pending, state.respawn_at, cfg.faint_after_ticks,
-                    state.tick)  # fmt: skip
 
 
 def terminate(state: WorldState, rules: Rules, log: EventLog) -> np.ndarray:

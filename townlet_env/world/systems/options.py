@@ -195,13 +195,20 @@ def _complete(state: WorldState, agents: np.ndarray, ok: bool) -> None:
     state.last_ok[agents] = ok
 
 
-def step_options(state: WorldState, rules: Rules, actions: np.ndarray, mask: np.ndarray, log: EventLog) -> np.ndarray:
-    """Apply option actions, navigate, queue and start affordances; return chat partners."""
+def step_options(
+    state: WorldState, rules: Rules, actions: np.ndarray, mask: np.ndarray, log: EventLog
+) -> np.ndarray | None:
+    """Apply option actions, navigate, queue and start affordances; return chat partners (None: no chat)."""
     town = rules.town
-    act, switched, expired, untargeted, n_chat = _resolve(
-        actions, mask, state.option, state.commit_until, state.target, state.alive, state.tick, state.job,
+    act = actions  # a fresh array per step; _resolve rewrites it in place with the effective actions
+    packed = _resolve(
+        act, mask, state.option, state.commit_until, state.target, state.alive, state.tick, state.job,
         rules.job_start, rules.job_end,
     )  # fmt: skip
+    n_sw, n_ex, n_un, n_chat = packed[:4].tolist()
+    switched = packed[4 : 4 + n_sw]
+    expired = packed[4 + n_sw : 4 + n_sw + n_ex]
+    untargeted = packed[4 + n_sw + n_ex : 4 + n_sw + n_ex + n_un]
     if switched.size:
         cancel(state, rules, switched, log)
         state.option[switched] = act[switched]
@@ -213,9 +220,7 @@ def step_options(state: WorldState, rules: Rules, actions: np.ndarray, mask: np.
     if untargeted.size:
         _choose_targets(state, rules, untargeted)
         _complete(state, untargeted[state.target[untargeted] < 0], False)
-    chat_partner = np.full(state.n_agents, -1, dtype=np.int32)
-    if n_chat:
-        chat_partner = _step_chats(state, rules, log)
+    chat_partner = _step_chats(state, rules, log) if n_chat else None
     arrived = _navigate(
         state.option, state.target, state.running, state.waiting, state.alive, state.pos, state.home,
         town.dist, town.step, town.walkable, town.first_object_field, town.first_home_field,
@@ -229,12 +234,12 @@ def step_options(state: WorldState, rules: Rules, actions: np.ndarray, mask: np.
     return chat_partner
 
 
-def _step_chats(state: WorldState, rules: Rules, log: EventLog) -> np.ndarray:
+def _step_chats(state: WorldState, rules: Rules, log: EventLog) -> np.ndarray | None:
     """CHAT agents talk when within reach of their partner, else walk toward them."""
     gone, speakers = _chat_moves(state.option, state.target, state.alive, state.pos, rules.town.walkable)
     _complete(state, gone, False)
     if speakers.size == 0:
-        return np.full(state.n_agents, -1, dtype=np.int32)
+        return None
     partner = attempt_chats(state, rules, speakers, state.target[speakers], log)
     _complete(state, speakers, True)
     return partner
@@ -274,9 +279,10 @@ def _chat_moves(option, target, alive, pos, walkable):
 
 @njit(cache=True)
 def _resolve(actions, mask, option, commit_until, target, alive, tick, job, job_start, job_end):
-    """Per seat: the effective action, and who switched, whose WORK expired, who needs a target."""
+    """Per seat: the effective action (written into ``actions``), then who switched, whose WORK
+    expired and who needs a target, packed as ``[n_sw, n_ex, n_un, n_chat, sw..., ex..., un...]``.
+    """
     n = alive.shape[0]
-    act = option.copy()
     switched = np.empty(n, dtype=np.int64)
     expired = np.empty(n, dtype=np.int64)
     untargeted = np.empty(n, dtype=np.int64)
@@ -284,12 +290,12 @@ def _resolve(actions, mask, option, commit_until, target, alive, tick, job, job_
     minute = tick % TICKS_PER_DAY
     for i in range(n):
         if not alive[i]:
-            act[i] = WAIT
+            actions[i] = WAIT
             continue
         a = actions[i]
         if mask[i, a] == 0:
             a = option[i] if commit_until[i] > tick else WAIT
-        act[i] = a
+        actions[i] = a
         changed = a != option[i]
         if changed:
             switched[n_sw] = i
@@ -306,7 +312,12 @@ def _resolve(actions, mask, option, commit_until, target, alive, tick, job, job_
             n_un += 1
         if a == CHAT:
             n_chat += 1
-    return act, switched[:n_sw], expired[:n_ex], untargeted[:n_un], n_chat
+    packed = np.empty(4 + n_sw + n_ex + n_un, dtype=np.int64)
+    packed[0], packed[1], packed[2], packed[3] = n_sw, n_ex, n_un, n_chat
+    packed[4 : 4 + n_sw] = switched[:n_sw]
+    packed[4 + n_sw : 4 + n_sw + n_ex] = expired[:n_ex]
+    packed[4 + n_sw + n_ex :] = untargeted[:n_un]
+    return packed
 
 
 @njit(cache=True)
