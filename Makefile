@@ -27,9 +27,8 @@ LIGHT_STAMP := $(LIGHT_VENV)/.installed
 # disk; any other spec downloads a multi-GB CUDA build (see shared DEPENDENCIES.md).
 TORCH_SPEC ?= torch==2.13.0
 
-# The main job. When the training pipeline lands, switch to the experiment line:
-# RUN_CMD ?= townlet run experiments/poc.yaml
-RUN_CMD ?= townlet town --days 1
+# The main job: the poc experiment end to end (capture -> bc -> anneal -> evaluate).
+RUN_CMD ?= townlet run experiments/poc.yaml
 
 # pytest workers (pytest-xdist); 0 runs in-process. Two cores on every machine here.
 PYTEST_WORKERS ?= 2

@@ -259,3 +259,11 @@ def test_global_state_is_every_seat_observation_in_its_space() -> None:
     assert env.unwrapped.state_space.contains(state)
     expected = np.concatenate([obs[a]["observation"] for a in env.possible_agents])
     np.testing.assert_array_equal(state, expected)
+
+
+def test_a_config_keeps_its_variant_unless_one_is_asked_for() -> None:
+    cfg = townlet_env.make_config(obs_variant="compact", action_mode="primitive")
+    assert townlet_env.parallel_env(cfg).unwrapped.layout.variant == "compact"
+    assert townlet_env.parallel_env(cfg).unwrapped.config.action_mode == "primitive"
+    assert townlet_env.parallel_env(cfg, obs_variant="full").unwrapped.layout.variant == "full"
+    assert townlet_env.parallel_env().unwrapped.layout.variant == "hybrid"

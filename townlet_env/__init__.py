@@ -34,8 +34,8 @@ __version__ = "0.1.0"
 def parallel_env(
     config: TownConfig | str | None = None,
     *,
-    obs_variant: str = "hybrid",
-    action_mode: str = "option",
+    obs_variant: str | None = None,
+    action_mode: str | None = None,
     num_agents: int | None = None,
     render_mode: str | None = None,
     **overrides: Any,
@@ -44,9 +44,10 @@ def parallel_env(
 
     Args:
         config: a :class:`TownConfig`, a path to a YAML config, or ``None`` for the default.
-        obs_variant: ``"full"``, ``"hybrid"`` or ``"compact"``.
-        action_mode: ``"option"`` (intents run by the navigator) or ``"primitive"``.
-        num_agents: seats in the town (default from the config).
+        obs_variant: ``"full"``, ``"hybrid"`` or ``"compact"`` (default: the config's, ``"hybrid"``).
+        action_mode: ``"option"`` (intents run by the navigator) or ``"primitive"`` (default: the
+            config's, ``"option"``).
+        num_agents: seats in the town (default: the config's).
         render_mode: ``"ansi"``, ``"rgb_array"`` or ``None``.
         **overrides: further config keys, e.g. ``seed=3`` or ``max_ticks=4320``.
 
@@ -54,9 +55,8 @@ def parallel_env(
         ConfigError: a bad key or value, naming it.
 
     """
-    fields: dict[str, Any] = {"obs_variant": obs_variant, "action_mode": action_mode, **overrides}
-    if num_agents is not None:
-        fields["num_agents"] = num_agents
+    named = {"obs_variant": obs_variant, "action_mode": action_mode, "num_agents": num_agents}
+    fields: dict[str, Any] = {**{k: v for k, v in named.items() if v is not None}, **overrides}
     if isinstance(config, TownConfig):
         cfg = load_config(None, **{**config.model_dump(), **fields})
     else:

@@ -66,12 +66,12 @@ class ExperimentConfig(BaseModel):
             raise ValueError(f"town: {exc}") from None
         if town.action_mode != "option":
             raise ValueError("town.action_mode: training uses the option action space")
-        if self.capture.obs_variant != town.obs_variant:
+        if "capture" in self.stages and self.capture.obs_variant != town.obs_variant:
             raise ValueError(
                 f"capture.obs_variant {self.capture.obs_variant!r} differs from town obs_variant "
                 f"{town.obs_variant!r}; set it once under town"
             )
-        clash = set(self.evaluate.eval.seeds) & set(self.capture.seeds)
+        clash = set(self.evaluate.eval.seeds) & set(self.capture.seeds) if "capture" in self.stages else set()
         if clash:
             raise ValueError(f"evaluate.eval.seeds {sorted(clash)} are also capture seeds; held-out means unseen")
         return self
