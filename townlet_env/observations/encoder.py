@@ -140,14 +140,18 @@ def _encode(
             k = 0
             for c in range(n_ch):
                 kind = kinds[c]
-                for dy in range(window):
+                plane = index[c]
+                for dy in range(window):  # explicit loops: slicing would build a view per row
+                    yy = y0 + dy
                     if kind == STATIC:
-                        out[i, k : k + window] = static[index[c], y0 + dy, x0 : x0 + window]
+                        for dx in range(window):
+                            out[i, k + dx] = static[plane, yy, x0 + dx]
                     elif kind == AGENTS:
                         for dx in range(window):
-                            out[i, k + dx] = 1.0 if agents[y0 + dy, x0 + dx] > 0 else 0.0
+                            out[i, k + dx] = 1.0 if agents[yy, x0 + dx] > 0 else 0.0
                     else:
-                        out[i, k : k + window] = busy[y0 + dy, x0 : x0 + window]
+                        for dx in range(window):
+                            out[i, k + dx] = busy[yy, x0 + dx]
                     k += window
                 if kind == AGENTS and alive[i]:
                     # Other agents only: an agent alone on its tile sees 0 at the centre.

@@ -184,14 +184,24 @@ def _cancel(agents, running, using, remaining, waiting, holder):
     dropped = np.empty((agents.shape[0], 3), dtype=np.int64)
     n = 0
     for i in agents:
-        if running[i] >= 0:
-            obj = using[i]
-            dropped[n, 0], dropped[n, 1], dropped[n, 2] = i, obj, running[i]
-            n += 1
-            if obj >= 0 and holder[obj] == i:
-                holder[obj] = -1
-        running[i] = -1
-        using[i] = -1
-        remaining[i] = 0
-        waiting[i] = -1
+        n = cancel_one(i, running, using, remaining, waiting, holder, dropped, n)
     return dropped[:n]
+
+
+@njit(cache=True)
+def cancel_one(i, running, using, remaining, waiting, holder, dropped, n):
+    """Clear seat ``i``'s activity (freeing a held object); record a dropped use in ``dropped[n]``.
+
+    Returns the new count of rows in ``dropped``.
+    """
+    if running[i] >= 0:
+        obj = using[i]
+        dropped[n, 0], dropped[n, 1], dropped[n, 2] = i, obj, running[i]
+        n += 1
+        if obj >= 0 and holder[obj] == i:
+            holder[obj] = -1
+    running[i] = -1
+    using[i] = -1
+    remaining[i] = 0
+    waiting[i] = -1
+    return n

@@ -15,12 +15,12 @@ from numba import njit
 
 from townlet_env.actions import Option
 from townlet_env.config import TICKS_PER_DAY
-from townlet_env.world.events import EventLog
+from townlet_env.world.events import EventKind, EventLog
 from townlet_env.world.map import DX, DY, UNREACHABLE
 from townlet_env.world.rules import Rules
 from townlet_env.world.state import WorldState
 from townlet_env.world.systems import queues
-from townlet_env.world.systems.affordances import cancel, on_shift, try_start
+from townlet_env.world.systems.affordances import cancel_one, on_shift, try_start
 from townlet_env.world.systems.chat import attempt_chats
 
 N_OPTIONS = len(Option)
@@ -119,17 +119,6 @@ def _option_mask(
             row[option[i]] = 1
 
 
-def _choose_targets(state: WorldState, rules: Rules, agents: np.ndarray) -> None:
-    """Pick each agent's target: nearest usable object (queue-penalised), bed, home or friend."""
-    town = rules.town
-    _targets(
-        agents, state.option, option_affordances(state, rules), state.home, state.pos, state.alive,
-        state.tie_other, state.tie_vals, state.holder, state.waiting, state.stock, rules.aff_consumes,
-        rules.aff_type, town.obj_type, town.dist, town.first_object_field, town.home_bed, rules.opt_sleep,
-        state.target, state.running,
-    )  # fmt: skip
-
-
 @njit(cache=True)
 def _targets(
     agents, option, affs, home, pos, alive, tie_other, tie_vals, holder, waiting, stock, consumes,
@@ -200,31 +189,17 @@ def step_options(
 ) -> np.ndarray | None:
     """Apply option actions, navigate, queue and start affordances; return chat partners (None: no chat)."""
     town = rules.town
-    act = actions  # a fresh array per step; _resolve rewrites it in place with the effective actions
-    packed = _resolve(
-        act, mask, state.option, state.commit_until, state.target, state.alive, state.tick, state.job,
-        rules.job_start, rules.job_end,
+    dropped, arrived, n_chat = _plan(
+        actions, mask, state.tick, rules.config.options.commit_ticks, rules.job_start, rules.job_end,
+        state.option, state.commit_until, state.target, state.alive, state.job, state.running, state.using,
+        state.remaining, state.waiting, state.holder, state.last_ok, rules.option_affordance, rules.job_affordance,
+        state.home, state.pos, state.tie_other, state.tie_vals, state.stock, rules.aff_consumes, rules.aff_type,
+        town.obj_type, town.dist, town.step, town.walkable, town.first_object_field, town.first_home_field,
+        town.home_bed, rules.opt_sleep,
     )  # fmt: skip
-    n_sw, n_ex, n_un, n_chat = packed[:4].tolist()
-    switched = packed[4 : 4 + n_sw]
-    expired = packed[4 + n_sw : 4 + n_sw + n_ex]
-    untargeted = packed[4 + n_sw + n_ex : 4 + n_sw + n_ex + n_un]
-    if switched.size:
-        cancel(state, rules, switched, log)
-        state.option[switched] = act[switched]
-        state.commit_until[switched] = state.tick + rules.config.options.commit_ticks
-        state.target[switched] = -1
-    if expired.size:
-        cancel(state, rules, expired, log)
-        _complete(state, expired, True)
-    if untargeted.size:
-        _choose_targets(state, rules, untargeted)
-        _complete(state, untargeted[state.target[untargeted] < 0], False)
+    for i, obj, aff in dropped.tolist():
+        log.emit(EventKind.AFFORDANCE_FAIL, i, obj=obj, value=aff)
     chat_partner = _step_chats(state, rules, log) if n_chat else None
-    arrived = _navigate(
-        state.option, state.target, state.running, state.waiting, state.alive, state.pos, state.home,
-        town.dist, town.step, town.walkable, town.first_object_field, town.first_home_field,
-    )  # fmt: skip
     if arrived.size:
         going_home = state.option[arrived] == GO_HOME
         _complete(state, arrived[going_home], True)
@@ -232,6 +207,70 @@ def step_options(
         if here.size:
             _request(state, rules, here, option_affordances(state, rules)[here], log)
     return chat_partner
+
+
+@njit(cache=True)
+def _plan(
+    actions, mask, tick, commit_ticks, job_start, job_end, option, commit_until, target, alive, job, running,
+    using, remaining, waiting, holder, last_ok, aff_table, job_aff, home, pos, tie_other, tie_vals, stock,
+    consumes, aff_type, obj_type, dist, step, walkable, first_object, first_home, home_bed, opt_sleep,
+):  # fmt: skip
+    """Resolve actions (masked ones continue the committed option, else WAIT), switch options
+    (cancelling what was under way), end WORK outside its window, pick targets, and walk.
+
+    Returns (dropped (agent, object, affordance) rows for events, seats that arrived at their
+    target, number of CHAT seats).
+    """
+    n = alive.shape[0]
+    dropped = np.empty((n, 3), dtype=np.int64)
+    untargeted = np.empty(n, dtype=np.int64)
+    n_drop = n_un = 0
+    minute = tick % TICKS_PER_DAY
+    for i in range(n):
+        if not alive[i]:
+            continue
+        a = actions[i]
+        if mask[i, a] == 0:
+            a = option[i] if commit_until[i] > tick else WAIT
+        changed = a != option[i]
+        if changed:
+            n_drop = cancel_one(i, running, using, remaining, waiting, holder, dropped, n_drop)
+            option[i] = a
+            commit_until[i] = tick + commit_ticks
+            target[i] = -1
+        if a == WORK:
+            j = job[i]
+            if j < 0 or job_start.shape[0] == 0 or not (job_start[j] - WORK_LEAD_TICKS <= minute < job_end[j]):
+                if not changed:  # the shift is over: WORK completes
+                    n_drop = cancel_one(i, running, using, remaining, waiting, holder, dropped, n_drop)
+                    _complete_one(i, True, tick, option, commit_until, target, last_ok)
+                continue
+        if a != WAIT and target[i] < 0:
+            untargeted[n_un] = i
+            n_un += 1
+    if n_un:
+        chosen = untargeted[:n_un]
+        affs = _option_affordances(option, job, aff_table, job_aff)
+        _targets(chosen, option, affs, home, pos, alive, tie_other, tie_vals, holder, waiting, stock, consumes,
+                 aff_type, obj_type, dist, first_object, home_bed, opt_sleep, target, running)  # fmt: skip
+        for i in chosen:
+            if target[i] < 0:
+                _complete_one(i, False, tick, option, commit_until, target, last_ok)
+    n_chat = 0
+    for i in range(n):
+        if alive[i] and option[i] == CHAT:
+            n_chat += 1
+    arrived = _navigate(option, target, running, waiting, alive, pos, home, dist, step, walkable, first_object,
+                        first_home)  # fmt: skip
+    return dropped[:n_drop], arrived, n_chat
+
+
+@njit(cache=True)
+def _complete_one(i, ok, tick, option, commit_until, target, last_ok):
+    option[i] = WAIT
+    commit_until[i] = tick
+    target[i] = -1
+    last_ok[i] = ok
 
 
 def _step_chats(state: WorldState, rules: Rules, log: EventLog) -> np.ndarray | None:
@@ -275,49 +314,6 @@ def _chat_moves(option, target, alive, pos, walkable):
                 pos[i, 1] += sx
                 break
     return gone[:n_gone], close[:n_close]
-
-
-@njit(cache=True)
-def _resolve(actions, mask, option, commit_until, target, alive, tick, job, job_start, job_end):
-    """Per seat: the effective action (written into ``actions``), then who switched, whose WORK
-    expired and who needs a target, packed as ``[n_sw, n_ex, n_un, n_chat, sw..., ex..., un...]``.
-    """
-    n = alive.shape[0]
-    switched = np.empty(n, dtype=np.int64)
-    expired = np.empty(n, dtype=np.int64)
-    untargeted = np.empty(n, dtype=np.int64)
-    n_sw = n_ex = n_un = n_chat = 0
-    minute = tick % TICKS_PER_DAY
-    for i in range(n):
-        if not alive[i]:
-            actions[i] = WAIT
-            continue
-        a = actions[i]
-        if mask[i, a] == 0:
-            a = option[i] if commit_until[i] > tick else WAIT
-        actions[i] = a
-        changed = a != option[i]
-        if changed:
-            switched[n_sw] = i
-            n_sw += 1
-        if a == WORK:
-            j = job[i]
-            if j < 0 or job_start.shape[0] == 0 or not (job_start[j] - WORK_LEAD_TICKS <= minute < job_end[j]):
-                if not changed:
-                    expired[n_ex] = i
-                    n_ex += 1
-                continue
-        if a != WAIT and (changed or target[i] < 0):
-            untargeted[n_un] = i
-            n_un += 1
-        if a == CHAT:
-            n_chat += 1
-    packed = np.empty(4 + n_sw + n_ex + n_un, dtype=np.int64)
-    packed[0], packed[1], packed[2], packed[3] = n_sw, n_ex, n_un, n_chat
-    packed[4 : 4 + n_sw] = switched[:n_sw]
-    packed[4 + n_sw : 4 + n_sw + n_ex] = expired[:n_ex]
-    packed[4 + n_sw + n_ex :] = untargeted[:n_un]
-    return packed
 
 
 @njit(cache=True)
