@@ -16,7 +16,9 @@ Each run wraps the VecEnv in :class:`TimedVecEnv` (time in ``step``, ``reset`` a
 rollout collection, so the wall time splits into env / policy inference in the rollout /
 gradient updates. One warm-up rollout is learned before the clock starts.
 
-Run: ``python benchmarks/train_throughput.py [--towns 8] [--timesteps 8192] [--threads 1]``
+Run: ``python benchmarks/train_throughput.py [--experiment experiments/poc.yaml] [--towns 8]
+[--timesteps 8192] [--threads 1]`` (``--experiment`` takes the town, the number of towns, the
+PPO rollout/batch/epoch sizes and the network from that experiment).
 (SuperSuit is optional: ``pip install supersuit==3.9.3``, or put it on ``PYTHONPATH``).
 """
 
@@ -36,7 +38,7 @@ from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.vec_env import VecEnv, VecEnvWrapper
 
 import townlet_env
-from training.policy import policy_kwargs
+from training.policy import PolicyArch, policy_kwargs
 from training.ppo import VacancyCallback
 from training.vec_env import TownVecEnv
 
@@ -114,13 +116,15 @@ def ppo_kwargs(args: argparse.Namespace, layout: Any) -> dict[str, Any]:
         "n_steps": args.n_steps,
         "batch_size": args.batch_size,
         "n_epochs": args.epochs,
-        "policy_kwargs": policy_kwargs(layout),
+        "policy_kwargs": policy_kwargs(layout, PolicyArch(**args.arch)),
         "device": "cpu",
     }
 
 
 def bench_town(args: argparse.Namespace, masked: bool) -> dict[str, Any]:
-    make = functools.partial(townlet_env.parallel_env, map=args.map, num_agents=args.agents)
+    make = functools.partial(
+        townlet_env.parallel_env, map=args.map, num_agents=args.agents, obs_variant=args.obs_variant
+    )
     town = TownVecEnv(make, args.towns, seed=0)
     timed = TimedVecEnv(town)
     kwargs = ppo_kwargs(args, town.layout)
@@ -141,7 +145,7 @@ def bench_supersuit(args: argparse.Namespace) -> dict[str, Any]:
         return {"skipped": "supersuit is not installed (pip install supersuit==3.9.3)"}
 
     def build() -> Any:
-        penv = townlet_env.parallel_env(map=args.map, num_agents=args.agents)
+        penv = townlet_env.parallel_env(map=args.map, num_agents=args.agents, obs_variant=args.obs_variant)
         vec = ss.pettingzoo_env_to_vec_env_v1(penv)
         return ss.concat_vec_envs_v1(vec, args.towns, num_cpus=1, base_class="stable_baselines3"), penv
 
@@ -176,7 +180,25 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--epochs", type=int, default=4)
     p.add_argument("--threads", type=int, default=1, help="torch threads")
     p.add_argument("--only", choices=["maskable", "ppo", "supersuit"], action="append")
+    p.add_argument("--obs-variant", default="hybrid", choices=["full", "hybrid", "compact"])
+    p.add_argument("--experiment", help="take town, towns, PPO sizes and the network from an experiment YAML")
     args = p.parse_args(argv)
+    args.arch = {}
+    if args.experiment:
+        from training.experiment import load_experiment
+
+        exp = load_experiment(args.experiment)
+        town = exp.stage_town("anneal")
+        args.map = town.get("map", args.map)
+        args.agents = town.get("num_agents", args.agents)
+        args.obs_variant = town.get("obs_variant", args.obs_variant)
+        args.towns = exp.anneal.n_towns
+        args.n_steps, args.batch_size, args.epochs = (
+            exp.anneal.ppo.n_steps,
+            exp.anneal.ppo.batch_size,
+            exp.anneal.ppo.n_epochs,
+        )
+        args.arch = dict(exp.bc.arch)
     torch.set_num_threads(args.threads)
     runs = {
         "maskable/TownVecEnv": lambda: bench_town(args, masked=True),
