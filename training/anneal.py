@@ -28,6 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sb3_contrib import MaskablePPO
 
 import townlet_env
+from training.datasets import atomic_write_bytes
 from training.evaluate import EvalConfig, EvalResult, LearnedController, ScriptedController, evaluate
 from training.ppo import PPOConfig, learn, load_checkpoint, make_model, save_checkpoint, warm_up_critic
 from training.vec_env import ExpertFactory, SeatChooser, TownVecEnv, scripted_expert
@@ -257,9 +258,7 @@ def train_seed(config: AnnealConfig, stage: int, attempt: int) -> int:
 
 def _write_json(path: Path, data: dict[str, Any]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=True, default=_jsonable))
-    os.replace(tmp, path)
+    atomic_write_bytes(path, json.dumps(data, indent=2, sort_keys=True, default=_jsonable).encode())
 
 
 def _jsonable(value: Any) -> Any:

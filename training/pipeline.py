@@ -13,7 +13,6 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-import os
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -27,6 +26,7 @@ import townlet_env
 from training import anneal as anneal_lib
 from training.bc import train_bc
 from training.capture import capture
+from training.datasets import atomic_write_bytes, sha256_file
 from training.evaluate import Controller, LearnedController, ScriptedController, score_against_baselines
 from training.experiment import ExperimentConfig, StageName, load_experiment
 from training.ppo import learn, load_checkpoint
@@ -58,24 +58,14 @@ def _sha(value: Any) -> str:
     return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def _file_sha(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def _hash_outputs(stage_dir: Path, paths: list[Path]) -> dict[str, str]:
     files = sorted({f for p in paths for f in ([p] if p.is_file() else p.rglob("*")) if f.is_file()})
-    return {str(f.relative_to(stage_dir)): _file_sha(f) for f in files}
+    return {str(f.relative_to(stage_dir)): sha256_file(f) for f in files}
 
 
 def _write_json(path: Path, data: Any) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=True, default=str))
-    os.replace(tmp, path)
+    atomic_write_bytes(path, json.dumps(data, indent=2, sort_keys=True, default=str).encode())
 
 
 def _previous(stage_dir: Path, input_hash: str) -> StageRecord | None:
@@ -89,7 +79,7 @@ def _previous(stage_dir: Path, input_hash: str) -> StageRecord | None:
     outputs = data.get("outputs", {})
     for rel, sha in outputs.items():
         target = stage_dir / rel
-        if not target.is_file() or _file_sha(target) != sha:
+        if not target.is_file() or sha256_file(target) != sha:
             return None
     return StageRecord(data["stage"], "skipped", input_hash, outputs, data.get("result", {}), 0.0)
 
