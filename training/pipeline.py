@@ -220,6 +220,8 @@ def _input_hash(cfg: ExperimentConfig, stage: StageName, records: dict[str, Stag
             "stage": stage,
             "config": config,
             "town_identity": townlet_env.make_config(**cfg.stage_town(stage)).identity(),
+            # The observation layout is code, not config: a new layout version must rerun capture.
+            "layout": townlet_env.parallel_env(**cfg.stage_town(stage)).unwrapped.layout.signature()["hash"],
             "townlet": townlet_env.__version__,
             "upstream": {name: rec.digest for name, rec in records.items()},
         }

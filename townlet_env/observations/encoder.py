@@ -26,6 +26,7 @@ from townlet_env.world.state import WorldState
 DIST_SCALE = 100.0  # path distances are divided by this and clipped to [0, 1]
 POS_SCALE = 16.0  # relative positions of social ties, in tiles / POS_SCALE, clipped to [-1, 1]
 WALLET_SCALE = 10.0
+SLACK_SCALE = 120.0  # work_slack: ticks to spare before the shift, / SLACK_SCALE, clipped to [-1, 1]
 WORK_LEAD_TICKS = 120  # must match world.systems.options.WORK_LEAD_TICKS
 STATIC, AGENTS, OCCUPIED = 0, 1, 2
 N_OPTIONS = len(Option)
@@ -38,6 +39,7 @@ def self_feature_names(rules: Rules) -> list[str]:
     names += [f"option_{o.name.lower()}" for o in Option]
     names += ["committed", "using", "use_progress", "queued", "last_ok", "present"]
     names += [f"cooldown_{t}" for t in rules.manifest.object_types]
+    names += [f"job_{j}" for j in rules.job_names] + ["work_dist", "work_slack"]
     return names
 
 
@@ -93,7 +95,8 @@ class Encoder:
         # Arguments that never change, bound once: the kernel call is on the hot path.
         self._head = (self._static, self._kinds, self._index, self._window, self._r, self._landmarks, self._consts,
                       self._scratch_agents, self._scratch_busy)  # fmt: skip
-        self._tail = (rules.job_start, rules.job_end, rules.job_affordance, rules.aff_duration, town.obj_pos,
+        self._tail = (rules.job_start, rules.job_end, rules.job_affordance, rules.job_type, rules.aff_duration,
+                      town.obj_pos,
                       town.dist, town.step, town.home_bed, town.n_types, town.first_object_field,
                       town.first_home_field)  # fmt: skip
 
@@ -114,7 +117,7 @@ def _encode(
     out, static, kinds, index, window, r, landmarks, consts, scratch_agents, scratch_busy,
     tick, pos, alive, needs, wallet, job, home, option, commit_until, target, running, remaining,
     waiting, last_ok, arrived, late, absent, attendance, cooldown_until, holder, tie_other, tie_vals,
-    job_start, job_end, job_aff, aff_duration, obj_pos, dist, step, home_bed, n_types,
+    job_start, job_end, job_aff, job_type, aff_duration, obj_pos, dist, step, home_bed, n_types,
     first_object_field, first_home_field,
 ):  # fmt: skip
     n = pos.shape[0]
@@ -211,7 +214,25 @@ def _encode(
         o[b + 5] = 1.0 if alive[i] else 0.0
         for t in range(cooldown_until.shape[1]):
             o[b + 6 + t] = 1.0 if cooldown_until[i, t] > tick else 0.0
-    col += 15 + n_opt + 6 + cooldown_until.shape[1]
+        # Which job, how far its workplace is, and the slack before the shift: the commute decision.
+        b += 6 + cooldown_until.shape[1]
+        n_jobs = job_type.shape[0]
+        for jj in range(n_jobs):
+            o[b + jj] = 1.0 if job[i] == jj else 0.0
+        if j >= 0 and n_jobs > 0:
+            d = dist[job_type[j], pos[i, 0], pos[i, 1]]
+            o[b + n_jobs] = min(1.0, d / DIST_SCALE)
+            if minute < job_start[j]:
+                slack = (job_start[j] - minute - d) / SLACK_SCALE
+            elif minute < job_end[j]:
+                slack = -d / SLACK_SCALE
+            else:
+                slack = 1.0
+            o[b + n_jobs + 1] = min(1.0, max(-1.0, slack))
+        else:
+            o[b + n_jobs] = 1.0
+            o[b + n_jobs + 1] = 1.0
+    col += 15 + n_opt + 6 + cooldown_until.shape[1] + job_type.shape[0] + 2
     # --- landmarks ---
     if landmarks:
         n_marks = n_types + 3

@@ -13,7 +13,7 @@ import json
 from dataclasses import asdict, dataclass
 
 #: Bump when any variant's layout changes; goldens and checkpoints record it.
-LAYOUT_VERSION = 1
+LAYOUT_VERSION = 2  # 2: job one-hot, work_dist and work_slack self features
 VARIANTS = ("full", "hybrid", "compact")
 
 

@@ -69,7 +69,7 @@ class Variant:
         for i, name in enumerate(layout.feature_names, start=layout.map_size):
             if name == "wallet":
                 high[i] = np.inf
-            elif name in ("time_sin", "time_cos", "trust_max") or name.endswith(SIGNED_SUFFIXES):
+            elif name in ("time_sin", "time_cos", "trust_max", "work_slack") or name.endswith(SIGNED_SUFFIXES):
                 low[i] = -1.0
         return low, high
 
