@@ -78,7 +78,7 @@ run: $(STAMP)
 
 # --- checks ----------------------------------------------------------------------------
 
-test: lint pytest
+test: lint docs-check pytest
 
 lint: ruff mypy
 
