@@ -155,3 +155,18 @@ def test_duplicate_key_in_config_is_refused(tmp_path: Path) -> None:
     path.write_text("config_id: dup\nnum_agents: 4\nnum_agents: 6\n")
     with pytest.raises(ConfigError, match=r"dup\.yaml: line 3: duplicate key 'num_agents' \(first on line 2\)"):
         load_config(path)
+
+
+def test_job_order_in_the_yaml_does_not_change_the_town() -> None:
+    base = make_config()
+    data = base.model_dump()
+    data["jobs"] = dict(reversed(list(data["jobs"].items())))
+    reordered = TownConfig.model_validate(data)
+    assert list(reordered.jobs) != list(base.jobs)
+    assert reordered.identity() == base.identity()
+    a = townlet_env.parallel_env(base)
+    b = townlet_env.parallel_env(reordered)
+    assert a.unwrapped.layout.signature() == b.unwrapped.layout.signature()
+    a.reset(seed=3)
+    b.reset(seed=3)
+    assert a.unwrapped.world.digest() == b.unwrapped.world.digest()

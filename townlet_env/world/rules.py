@@ -122,7 +122,10 @@ def build_rules(config: TownConfig) -> Rules:
     if problems:
         raise RulesError("\n".join(f"{config.config_id}: {p}" for p in problems))
 
-    jobs = list(config.jobs.values())
+    # Jobs in name order: a config's identity hashes its keys sorted, so the order a YAML file
+    # happens to list them in must not change which seat gets which job (or the layout).
+    job_names = tuple(sorted(config.jobs))
+    jobs = [config.jobs[name] for name in job_names]
     opt = config.options.affordances
     opt_specs = [manifest.affordances[opt[k]] for k in ("eat", "cook", "wash")]
     rw = config.rewards
@@ -147,7 +150,7 @@ def build_rules(config: TownConfig) -> Rules:
         aff_produce_target=produce_target,
         aff_shared_meal=np.array(["shared_meal" in s.hooks.after for s in specs]),
         aff_precondition=tuple(manifest.preconditions.get(a) for a in affs),
-        job_names=tuple(config.jobs),
+        job_names=job_names,
         job_start=np.array([j.start for j in jobs], dtype=np.int32),
         job_end=np.array([j.end for j in jobs], dtype=np.int32),
         job_wage=np.array([j.wage for j in jobs], dtype=np.float32),
