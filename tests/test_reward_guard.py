@@ -173,11 +173,11 @@ def test_non_finite_term_raises_naming_agent_tick_and_term(bad: float, seat: int
 def test_nan_through_step_raises(monkeypatch: pytest.MonkeyPatch) -> None:
     real = env_module.reward_terms
 
-    def poisoned(state: Any, *args: Any, **kwargs: Any) -> np.ndarray:
-        terms = real(state, *args, **kwargs)
+    def poisoned(state: Any, *args: Any, **kwargs: Any) -> tuple[np.ndarray, np.ndarray]:
+        terms, _ = real(state, *args, **kwargs)
         if state.tick >= 5:
             terms[2, NEEDS] = np.nan
-        return terms
+        return terms, terms.sum(axis=1, dtype=np.float64)
 
     monkeypatch.setattr(env_module, "reward_terms", poisoned)
     guard = townlet_env.parallel_env(num_agents=N)
@@ -195,10 +195,10 @@ def test_step_returns_guarded_rewards_and_raw_terms(monkeypatch: pytest.MonkeyPa
     """Through ``step``: rewards are clipped, ``clipped`` says so, ``reward_terms`` stays raw."""
     real = env_module.reward_terms
 
-    def inflated(*args: Any, **kwargs: Any) -> np.ndarray:
-        terms = real(*args, **kwargs)
+    def inflated(*args: Any, **kwargs: Any) -> tuple[np.ndarray, np.ndarray]:
+        terms, _ = real(*args, **kwargs)
         terms[0, WAGE] += 0.5  # seat 0 earns far above the clip every tick
-        return terms
+        return terms, terms.sum(axis=1, dtype=np.float64)
 
     monkeypatch.setattr(env_module, "reward_terms", inflated)
     guard = townlet_env.parallel_env(num_agents=N, rewards={"clip": {"per_tick": PER_TICK, "per_episode": 1.0}})

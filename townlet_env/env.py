@@ -107,14 +107,14 @@ class TownletParallelEnv(ParallelEnv):
         act = self._action_array(actions)
         outcome = step_world(state, rules, act, self._mask, self._log)
         self.last_events = self._log.events  # a fresh list every tick, so it is safe to hand out
-        self.reward_terms = reward_terms(state, rules, outcome.shift, outcome.chat_partner, outcome.reasons)
+        self.reward_terms, totals = reward_terms(state, rules, outcome.shift, outcome.chat_partner, outcome.reasons)
         self.last_termination_reasons = outcome.reasons
         for seat in outcome.respawned.tolist():
             self._identities[seat] = self.identity(seat)
         self._mask = action_mask(state, rules)
         obs = self._observations()
         agents, seats = self.agents, self._seats
-        reward = self.reward_terms.sum(axis=1).tolist()
+        reward = totals.tolist()
         rewards = {a: reward[i] for a, i in zip(agents, seats, strict=True)}
         ended = outcome.ended
         terminations = dict.fromkeys(agents, False)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import asdict, dataclass
+from functools import cached_property
 
 #: Bump when any variant's layout changes; goldens and checkpoints record it.
 LAYOUT_VERSION = 2  # 2: job one-hot, work_dist and work_slack self features
@@ -31,16 +32,16 @@ class ObservationLayout:
     action_mode: str
     n_actions: int
 
-    @property
+    @cached_property
     def map_shape(self) -> tuple[int, int, int]:
         return (len(self.map_channels), self.window, self.window)
 
-    @property
+    @cached_property
     def map_size(self) -> int:
         c, h, w = self.map_shape
         return c * h * w
 
-    @property
+    @cached_property
     def size(self) -> int:
         return self.map_size + len(self.feature_names)
 

@@ -38,23 +38,25 @@ def reward_terms(
     shift: ShiftOutcome,
     chat_partner: np.ndarray | None,
     reasons: np.ndarray,
-) -> np.ndarray:
-    """float32[N, len(TERMS)] for this tick. Vacant seats get zeros."""
+) -> tuple[np.ndarray, np.ndarray]:
+    """(float32[N, len(TERMS)] terms, float64[N] their sums) for this tick. Vacant seats get zeros."""
     cfg = rules.config.rewards
     terms = np.empty((state.n_agents, len(TERMS)), dtype=np.float32)
-    _terms(terms, rules.reward_consts, state.alive, reasons, state.needs, rules.need_weights, shift.wage, shift.on_time,
-           shift.late, shift.absent)  # fmt: skip
+    totals = np.empty(state.n_agents, dtype=np.float64)
+    _terms(terms, totals, rules.reward_consts, state.alive, reasons, state.needs, rules.need_weights, shift.wage,
+           shift.on_time, shift.late, shift.absent)  # fmt: skip
     if chat_partner is not None and rules.config.features.social_rewards:
         for i in np.flatnonzero(chat_partner >= 0).tolist():
             if state.needs[i].min() < SOCIAL_NEED_FLOOR:
                 continue
             trust, fam, _ = tie(state, i, int(chat_partner[i])).tolist()
             terms[i, SOCIAL] = cfg.chat_base + cfg.chat_trust * trust + cfg.chat_familiarity * fam
-    return terms
+            totals[i] += terms[i, SOCIAL]
+    return terms, totals
 
 
 @njit(cache=True)
-def _terms(terms, consts, alive, reasons, needs, weights, wage, on_time, late, absent):
+def _terms(terms, totals, consts, alive, reasons, needs, weights, wage, on_time, late, absent):
     survival, needs_scale, wage_scale, punctuality, lateness, faint, eviction = (
         consts[0], consts[1], consts[2], consts[3], consts[4], consts[5], consts[6],
     )  # fmt: skip
@@ -72,3 +74,7 @@ def _terms(terms, consts, alive, reasons, needs, weights, wage, on_time, late, a
         terms[i, 4] = lateness if (late[i] or absent[i]) else 0.0
         terms[i, 5] = 0.0
         terms[i, 6] = faint if reasons[i] == FAINT else (eviction if reasons[i] == EVICTED else 0.0)
+        total = 0.0
+        for k in range(terms.shape[1]):
+            total += terms[i, k]
+        totals[i] = total

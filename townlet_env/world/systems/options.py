@@ -56,12 +56,11 @@ def work_window(state: WorldState, rules: Rules) -> np.ndarray:
 
 def option_mask(state: WorldState, rules: Rules) -> np.ndarray:
     """int8[N, 8]: which options each seat may choose now."""
-    price, types = rules.option_price, rules.option_type
-    stocked = _stocked(state.stock, rules.town.obj_type, types[0], rules.aff_consumes[rules.opt_eat])
     mask = np.zeros((state.n_agents, N_OPTIONS), dtype=np.int8)
     _option_mask(
         mask, state.tick, state.alive, state.needs, state.wallet, state.cooldown_until, state.chat_ready_at,
-        state.option, state.commit_until, state.job, rules.job_start, rules.job_end, price, types, stocked,
+        state.option, state.commit_until, state.job, rules.job_start, rules.job_end, rules.option_price,
+        rules.option_type, state.stock, rules.town.obj_type, rules.aff_consumes[rules.opt_eat],
         rules.config.options.hard_need_threshold, state.running, state.waiting,
     )  # fmt: skip
     return mask
@@ -84,8 +83,9 @@ def _stocked(stock, obj_type, eat_type, consumes):
 @njit(cache=True)
 def _option_mask(
     mask, tick, alive, needs, wallet, cooldown_until, chat_ready_at, option, commit_until, job,
-    job_start, job_end, price, types, stocked, hard_threshold, running, waiting,
+    job_start, job_end, price, types, stock, obj_type, eat_consumes, hard_threshold, running, waiting,
 ):  # fmt: skip
+    stocked = _stocked(stock, obj_type, types[0], eat_consumes)
     n_alive = 0
     for i in range(alive.shape[0]):
         n_alive += 1 if alive[i] else 0
