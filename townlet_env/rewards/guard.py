@@ -35,6 +35,7 @@ class RewardGuard(BaseParallelWrapper):
 
     def __init__(self, env: Any) -> None:
         super().__init__(env)
+        self._town = env.unwrapped
         self._episode_return = np.zeros(len(env.possible_agents), dtype=np.float64)
 
     def reset(self, seed: int | None = None, options: dict | None = None) -> Any:
@@ -43,7 +44,7 @@ class RewardGuard(BaseParallelWrapper):
 
     def step(self, actions: dict) -> Any:
         obs, rewards, terms, truncs, infos = self.env.step(actions)
-        town = self.env.unwrapped
+        town = self._town
         guarded, clipped = self.guard(town.reward_terms, town)
         values, flags = guarded.tolist(), clipped.tolist()
         index = town.seat_index

@@ -24,6 +24,7 @@ class RulesError(ValueError):
 class Rules:
     config: TownConfig
     option_mode: bool  # action_mode == "option"
+    economy_minutes: frozenset[int]  # minutes of the day the economy acts (exit counter reset, restock)
     manifest: Manifest
     town: TownMap
     stock_keys: tuple[str, ...]
@@ -132,6 +133,7 @@ def build_rules(config: TownConfig) -> Rules:
     return Rules(
         config=config,
         option_mode=config.action_mode == "option",
+        economy_minutes=frozenset({0, config.economy.restock_minute}),
         manifest=manifest,
         town=town,
         stock_keys=stock_keys,

@@ -21,6 +21,7 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit
 
+from townlet_env.config import TICKS_PER_DAY
 from townlet_env.world.events import EventLog
 from townlet_env.world.rules import Rules
 from townlet_env.world.state import WorldState
@@ -116,14 +117,20 @@ def step_world(state: WorldState, rules: Rules, actions: np.ndarray, mask: np.nd
         options.complete_failed_starts(state, winners[~started])
     shift = ShiftOutcome(np.zeros(state.n_agents, np.float32), *np.zeros((3, state.n_agents), dtype=bool))
     done, over, shift_events, ending, due = _bookkeeping(state, rules, shift)
-    finished, finished_affs = after_finish(state, rules, done, log)
-    if rules.option_mode:
-        options.complete_finished(state, rules, finished)
-    queues.raise_conflicts(state, rules, over, log)
+    finished, finished_affs = _NONE, _NONE
+    if done.shape[0]:
+        finished, finished_affs = after_finish(state, rules, done, log)
+        if rules.option_mode:
+            options.complete_finished(state, rules, finished)
+    if over.shape[0]:
+        queues.raise_conflicts(state, rules, over, log)
     if shift_events:
         emit_shift_events(state, rules, shift.on_time, shift.late, shift.absent, log)
-    step_economy(state, rules, log)
-    decay_ties(state, rules)
+    minute = state.tick % TICKS_PER_DAY
+    if minute in rules.economy_minutes:
+        step_economy(state, rules, log)
+    if state.tick % rules.config.relationships.decay_interval == 0:
+        decay_ties(state, rules)
     if ending or shift_events:  # shift events may have queued an eviction
         reasons = lifecycle.terminate(state, rules, log)
         ended = np.flatnonzero(reasons).tolist()
