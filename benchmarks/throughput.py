@@ -109,6 +109,10 @@ def measure(env: Any, policy: Callable[[Any, dict], dict], steps: int) -> tuple[
 
 
 def peak_memory_mib(make: Callable[[], Any], steps: int) -> float:
+    """Peak traced Python/numpy allocation while building the town (map parse included) and stepping."""
+    from townlet_env.world.map import _parse_cached
+
+    _parse_cached.cache_clear()  # count the navigation fields every time, not only for the first town
     tracemalloc.start()
     env = make()
     policy = random_policy(0)
