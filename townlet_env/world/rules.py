@@ -7,6 +7,8 @@ system handles every agent with a few numpy calls instead of per-agent Python.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
+from typing import Any
 
 import numpy as np
 
@@ -67,6 +69,29 @@ class Rules:
     @property
     def n_affordances(self) -> int:
         return len(self.aff_type)
+
+    @cached_property
+    def bookkeeping_constants(self) -> tuple[Any, ...]:
+        """The rule arguments of the per-tick bookkeeping kernel (``world/simulation.py``), in its
+        parameter order, bound once because that call is on the hot path.
+        """
+        cfg = self.config
+        return (
+            self.aff_per_tick, self.aff_effects, self.aff_produces, self.aff_produce_target, self.aff_type,
+            self.type_capacity, cfg.queues.conflict_wait_ticks, self.decay, self.job_start, self.job_end,
+            self.job_wage, self.job_affordance, self.job_late_penalty, self.job_absence_penalty,
+            cfg.employment.grace_ticks, cfg.employment.absent_after_ticks, cfg.lifecycle.faint_after_ticks,
+        )  # fmt: skip
+
+    @cached_property
+    def plan_constants(self) -> tuple[Any, ...]:
+        """The rule arguments of the option-planning kernel (``world/systems/options.py``)."""
+        town = self.town
+        return (
+            self.config.options.commit_ticks, self.job_start, self.job_end, self.option_affordance,
+            self.job_affordance, self.aff_consumes, self.aff_type, town.obj_type, town.dist, town.step,
+            town.walkable, town.first_object_field, town.first_home_field, town.home_bed, self.opt_sleep,
+        )  # fmt: skip
 
     def daily_basket(self) -> float:
         """Money an agent spends a day on meals and hygiene at list prices."""

@@ -65,27 +65,22 @@ def _bookkeeping(state: WorldState, rules: Rules, shift: ShiftOutcome) -> tuple[
     """
     cfg = rules.config
     return _bookkeeping_kernel(
-        state.tick, state.running, state.remaining, state.using, state.needs, state.stock, state.cooldown_until,
-        state.holder, state.wait_age, state.last_ok, rules.aff_per_tick, rules.aff_effects, rules.aff_produces,
-        rules.aff_produce_target, rules.aff_type, rules.type_capacity, state.tick + cfg.queues.cooldown_ticks,
-        state.waiting, state.conflict_flag, state.joined_tick, cfg.queues.conflict_wait_ticks,
-        rules.decay, state.alive, state.zero_ticks,
-        state.job, state.wallet, state.arrived, state.late, state.absent, state.on_time_ticks, state.shifts,
-        state.late_shifts, state.attendance, rules.job_start, rules.job_end, rules.job_wage, rules.job_affordance,
-        rules.job_late_penalty, rules.job_absence_penalty, cfg.employment.grace_ticks,
-        cfg.employment.absent_after_ticks, shift.wage, shift.on_time, shift.late, shift.absent,
-        state.exit_pending, state.respawn_at, cfg.lifecycle.faint_after_ticks,
+        state.tick, state.tick + cfg.queues.cooldown_ticks, state.running, state.remaining, state.using, state.needs,
+        state.stock, state.cooldown_until, state.holder, state.wait_age, state.last_ok, state.waiting,
+        state.conflict_flag, state.joined_tick, state.alive, state.zero_ticks, state.job, state.wallet, state.arrived,
+        state.late, state.absent, state.on_time_ticks, state.shifts, state.late_shifts, state.attendance,
+        state.exit_pending, state.respawn_at, shift.wage, shift.on_time, shift.late, shift.absent,
+        *rules.bookkeeping_constants,
     )  # fmt: skip
 
 
 @njit(cache=True)
 def _bookkeeping_kernel(
-    tick, running, remaining, using, needs, stock, cooldown_until, holder, wait_age, last_ok, per_tick, effects,
-    produces, produce_target, aff_type, type_capacity, cooldown_end, waiting, conflict_flag, joined_tick,
-    conflict_limit,
-    decay_rates, alive, zero_ticks, job, wallet, arrived, late_flag, absent_flag, on_time_ticks, shifts,
-    late_shifts, attendance, job_start, job_end, job_wage, job_aff, late_penalty, absence_penalty, grace,
-    absent_after, wage, on_time, late, absent, exit_pending, respawn_at, faint_after,
+    tick, cooldown_end, running, remaining, using, needs, stock, cooldown_until, holder, wait_age, last_ok,
+    waiting, conflict_flag, joined_tick, alive, zero_ticks, job, wallet, arrived, late_flag, absent_flag,
+    on_time_ticks, shifts, late_shifts, attendance, exit_pending, respawn_at, wage, on_time, late, absent,
+    per_tick, effects, produces, produce_target, aff_type, type_capacity, conflict_limit, decay_rates, job_start,
+    job_end, job_wage, job_aff, late_penalty, absence_penalty, grace, absent_after, faint_after,
 ):  # fmt: skip
     done = advance(
         running, remaining, using, needs, stock, cooldown_until, holder, wait_age, last_ok, per_tick, effects,

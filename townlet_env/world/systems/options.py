@@ -188,14 +188,10 @@ def step_options(
     state: WorldState, rules: Rules, actions: np.ndarray, mask: np.ndarray, log: EventLog
 ) -> np.ndarray | None:
     """Apply option actions, navigate, queue and start affordances; return chat partners (None: no chat)."""
-    town = rules.town
     dropped, arrived, n_chat = _plan(
-        actions, mask, state.tick, rules.config.options.commit_ticks, rules.job_start, rules.job_end,
-        state.option, state.commit_until, state.target, state.alive, state.job, state.running, state.using,
-        state.remaining, state.waiting, state.holder, state.last_ok, rules.option_affordance, rules.job_affordance,
-        state.home, state.pos, state.tie_other, state.tie_vals, state.stock, rules.aff_consumes, rules.aff_type,
-        town.obj_type, town.dist, town.step, town.walkable, town.first_object_field, town.first_home_field,
-        town.home_bed, rules.opt_sleep,
+        actions, mask, state.tick, state.option, state.commit_until, state.target, state.alive, state.job,
+        state.running, state.using, state.remaining, state.waiting, state.holder, state.last_ok, state.home,
+        state.pos, state.tie_other, state.tie_vals, state.stock, *rules.plan_constants,
     )  # fmt: skip
     for i, obj, aff in dropped.tolist():
         log.emit(EventKind.AFFORDANCE_FAIL, i, obj=obj, value=aff)
@@ -211,8 +207,8 @@ def step_options(
 
 @njit(cache=True)
 def _plan(
-    actions, mask, tick, commit_ticks, job_start, job_end, option, commit_until, target, alive, job, running,
-    using, remaining, waiting, holder, last_ok, aff_table, job_aff, home, pos, tie_other, tie_vals, stock,
+    actions, mask, tick, option, commit_until, target, alive, job, running, using, remaining, waiting, holder,
+    last_ok, home, pos, tie_other, tie_vals, stock, commit_ticks, job_start, job_end, aff_table, job_aff,
     consumes, aff_type, obj_type, dist, step, walkable, first_object, first_home, home_bed, opt_sleep,
 ):  # fmt: skip
     """Resolve actions (masked ones continue the committed option, else WAIT), switch options
