@@ -161,7 +161,8 @@ def predict(policy: Any, obs: np.ndarray, mask: np.ndarray, chunk: int = 4096) -
 
 def evaluate(policy: Any, data: types.Transitions, layout: ObservationLayout, names: Sequence[str]) -> Evaluation:
     """Score masked-argmax predictions on ``data`` (decision points of held-out seeds)."""
-    assert isinstance(data.obs, types.DictObs)
+    if not isinstance(data.obs, types.DictObs):
+        raise TypeError(f"expected DictObs observations (observation + action_mask), got {type(data.obs).__name__}")
     obs, mask, acts = data.obs.get("observation"), data.obs.get("action_mask"), data.acts
     pred = predict(policy, obs, mask)
     hit = pred == acts
@@ -266,7 +267,8 @@ def train_bc(dataset_path: str | Path, cfg: BCConfig, out_dir: str | Path | None
 
 
 def _rows(data: types.Transitions, idx: np.ndarray) -> types.Transitions:
-    assert isinstance(data.obs, types.DictObs) and isinstance(data.next_obs, types.DictObs)
+    if not (isinstance(data.obs, types.DictObs) and isinstance(data.next_obs, types.DictObs)):
+        raise TypeError("expected DictObs observations (observation + action_mask)")
     return types.Transitions(
         obs=types.DictObs({k: v[idx] for k, v in data.obs.items()}),
         acts=data.acts[idx],

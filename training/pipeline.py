@@ -151,7 +151,8 @@ def _run_bc(cfg: ExperimentConfig, stage_dir: Path, records: dict[str, StageReco
     tracker.table("bc/per_action_accuracy", ["action", "accuracy", "support"], rows)
     if not result.passed:
         raise PipelineError(f"BC gate failed (threshold {result.threshold}): {'; '.join(result.reasons)}")
-    assert result.checkpoint is not None
+    if result.checkpoint is None:  # train_bc saves whenever out_dir is given
+        raise PipelineError(f"BC wrote no checkpoint under {stage_dir}")
     tracker.artifact(Path(result.checkpoint), f"{cfg.name}-bc-policy", "model")
     summary = {"checkpoint": result.checkpoint, "held_out_accuracy": held.accuracy, "per_action": held.per_action}
     return summary, [Path(result.checkpoint), stage_dir / "bc_result.json"]
