@@ -31,6 +31,7 @@ from townlet_env.world.systems.economy import step_economy
 from townlet_env.world.systems.employment import ShiftOutcome, emit_shift_events, shift_kernel
 from townlet_env.world.systems.lifecycle import pending_counts
 from townlet_env.world.systems.needs import decay
+from townlet_env.world.systems.option_mask import option_mask
 from townlet_env.world.systems.primitives import primitive_mask, step_primitives
 from townlet_env.world.systems.queues import age_waiters
 from townlet_env.world.systems.relationships import decay_ties
@@ -53,7 +54,7 @@ class TickOutcome(NamedTuple):
 def action_mask(state: WorldState, rules: Rules) -> np.ndarray:
     """int8[N, A] for the config's action mode."""
     if rules.config.action_mode == "option":
-        return options.option_mask(state, rules)
+        return option_mask(state, rules)
     return primitive_mask(state, rules)
 
 

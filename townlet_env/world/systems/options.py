@@ -1,4 +1,4 @@
-"""Option mode: intents, the navigator, the commit window and the option action mask.
+"""Option mode: intents, the navigator and the commit window (the mask is in option_mask.py).
 
 A new option cancels what the agent was doing and commits it for ``commit_ticks``: while
 committed, the mask allows only the current option, unless some need falls below
@@ -43,80 +43,6 @@ def _option_affordances(option, job, table, job_affordance):
         if option[i] == WORK and job[i] >= 0 and job_affordance.shape[0] > 0:
             out[i] = job_affordance[job[i]]
     return out
-
-
-def work_window(state: WorldState, rules: Rules) -> np.ndarray:
-    """Whether each seat may choose WORK now: shortly before or during its shift."""
-    if len(rules.job_start) == 0:
-        return np.zeros(state.n_agents, dtype=bool)
-    j = np.maximum(state.job, 0)
-    minute = state.tick % TICKS_PER_DAY
-    return (state.job >= 0) & (minute >= rules.job_start[j] - WORK_LEAD_TICKS) & (minute < rules.job_end[j])
-
-
-def option_mask(state: WorldState, rules: Rules) -> np.ndarray:
-    """int8[N, 8]: which options each seat may choose now."""
-    mask = np.zeros((state.n_agents, N_OPTIONS), dtype=np.int8)
-    _option_mask(
-        mask, state.tick, state.alive, state.needs, state.wallet, state.cooldown_until, state.chat_ready_at,
-        state.option, state.commit_until, state.job, rules.job_start, rules.job_end, rules.option_price,
-        rules.option_type, state.stock, rules.town.obj_type, rules.aff_consumes[rules.opt_eat],
-        rules.config.options.hard_need_threshold, state.running, state.waiting,
-    )  # fmt: skip
-    return mask
-
-
-@njit(cache=True)
-def _stocked(stock, obj_type, eat_type, consumes):
-    """Whether any object of the eating type holds what one meal consumes."""
-    for m in range(obj_type.shape[0]):
-        if obj_type[m] != eat_type:
-            continue
-        ok = True
-        for s in range(consumes.shape[0]):
-            ok = ok and stock[m, s] >= consumes[s]
-        if ok:
-            return True
-    return False
-
-
-@njit(cache=True)
-def _option_mask(
-    mask, tick, alive, needs, wallet, cooldown_until, chat_ready_at, option, commit_until, job,
-    job_start, job_end, price, types, stock, obj_type, eat_consumes, hard_threshold, running, waiting,
-):  # fmt: skip
-    stocked = _stocked(stock, obj_type, types[0], eat_consumes)
-    n_alive = 0
-    for i in range(alive.shape[0]):
-        n_alive += 1 if alive[i] else 0
-    minute = tick % TICKS_PER_DAY
-    for i in range(alive.shape[0]):
-        row = mask[i]
-        row[WAIT] = 1
-        if not alive[i]:
-            continue
-        committed = option[i] != WAIT and tick < commit_until[i]
-        if committed:
-            for k in range(3):
-                committed = committed and needs[i, k] > hard_threshold
-        if committed:
-            row[option[i]] = 1
-            row[WAIT] = 1 if option[i] == WAIT else 0
-            continue
-        row[SLEEP] = 1
-        row[GO_HOME] = 1
-        for k, opt in enumerate((EAT, COOK, WASH)):
-            row[opt] = 1 if (wallet[i] >= price[k] and cooldown_until[i, types[k]] <= tick) else 0
-        if not stocked:
-            row[EAT] = 0
-        j = job[i]
-        if j >= 0 and job_start.shape[0] > 0:
-            row[WORK] = 1 if (minute >= job_start[j] - WORK_LEAD_TICKS and minute < job_end[j]) else 0
-        row[CHAT] = 1 if (chat_ready_at[i] <= tick and n_alive > 1) else 0
-        if option[i] != WAIT and (running[i] >= 0 or waiting[i] >= 0):
-            # An option already under way (paid for, or queued for) may always be continued,
-            # even if it could not be started now (e.g. its price emptied the wallet).
-            row[option[i]] = 1
 
 
 @njit(cache=True)
