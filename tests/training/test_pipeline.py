@@ -99,3 +99,29 @@ def test_tampered_output_reruns_its_stage(tmp_path: Path, monkeypatch: pytest.Mo
     (runs / "tiny" / "bc" / "bc_result.json").write_text("{}")
     _, again = run_experiment(path, runs, echo=lambda _: None)
     assert {k: r.status for k, r in again.items()} == {"capture": "skipped", "bc": "ran"}
+
+
+def test_failed_bc_gate_stops_the_run_without_a_bc_manifest(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from training.pipeline import PipelineError
+
+    monkeypatch.setenv("WANDB_MODE", "disabled")
+    data = yaml.safe_load(TINY.read_text())
+    data["bc"]["threshold"] = 1.0  # unreachable: the gate must fail
+    data["stages"] = ["capture", "bc", "anneal"]
+    path = _write(tmp_path, data)
+    with pytest.raises(PipelineError, match="BC gate failed"):
+        run_experiment(path, tmp_path / "runs", echo=lambda _: None)
+    assert (tmp_path / "runs" / "tiny" / "capture" / "manifest.json").exists()
+    assert not (tmp_path / "runs" / "tiny" / "bc" / "manifest.json").exists()
+    assert not (tmp_path / "runs" / "tiny" / "anneal").exists()
+
+
+def test_townlet_run_reports_a_bad_experiment_and_exits_1(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from training.cli import main
+
+    data = yaml.safe_load(TINY.read_text())
+    data["anneal"]["sharez"] = [1.0]
+    path = _write(tmp_path, data)
+    assert main(["run", str(path), "--runs-dir", str(tmp_path / "runs")]) == 1
+    err = capsys.readouterr().err
+    assert "anneal.sharez" in err and str(path) in err
