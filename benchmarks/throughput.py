@@ -112,6 +112,7 @@ def peak_memory_mib(make: Callable[[], Any], steps: int) -> float:
     """Peak traced Python/numpy allocation while building the town (map parse included) and stepping."""
     from townlet_env.world.map import _parse_cached
 
+    make().reset(seed=0)  # warm-up: imports and compiled kernels are not the town's memory
     _parse_cached.cache_clear()  # count the navigation fields every time, not only for the first town
     tracemalloc.start()
     env = make()
