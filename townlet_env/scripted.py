@@ -252,7 +252,7 @@ class ScriptedExpert:
         k = np.arange(seats.size)
         others = state.tie_other[seats]
         vals = state.tie_vals[seats]
-        score = vals @ self._friend_score  # trust + familiarity - rivalry, as best_friend()
+        score = vals @ self._friend_score  # trust + familiarity - rivalry, as the env's chat target (options._targets)
         score[(others < 0) | (score <= 0) | ~state.alive[others]] = -np.inf
         best = score.argmax(axis=1)
         pos = state.pos.astype(np.int32)

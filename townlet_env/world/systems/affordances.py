@@ -91,21 +91,6 @@ def try_start(
     return ok
 
 
-def tick_affordances(state: WorldState, rules: Rules, log: EventLog) -> tuple[np.ndarray, np.ndarray]:
-    """Advance running affordances one tick; return (finished agents, their affordances).
-
-    Completion applies the effects, delivers produce (e.g. cooked meals into a fridge),
-    starts the agent's cooldown on that object type and hands the object back.
-    """
-    done = advance(
-        state.running, state.remaining, state.using, state.needs, state.stock, state.cooldown_until,
-        state.holder, state.wait_age, state.last_ok, rules.aff_per_tick, rules.aff_effects,
-        rules.aff_produces, rules.aff_produce_target, rules.aff_type, rules.type_capacity,
-        state.tick + rules.config.queues.cooldown_ticks,
-    )  # fmt: skip
-    return after_finish(state, rules, done, log)
-
-
 def after_finish(state: WorldState, rules: Rules, done: np.ndarray, log: EventLog) -> tuple[np.ndarray, np.ndarray]:
     """Events and ``after`` hooks for the (agent, object, affordance) rows ``advance`` finished."""
     if done.shape[0] == 0:

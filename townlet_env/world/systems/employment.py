@@ -31,25 +31,6 @@ class ShiftOutcome(NamedTuple):
     absent: np.ndarray  # bool[N] marked absent this tick
 
 
-def step_employment(state: WorldState, rules: Rules, log: EventLog) -> ShiftOutcome:
-    """Arrivals, wages, penalties and absences for this tick (see the module docstring)."""
-    n = state.n_agents
-    wage = np.zeros(n, dtype=np.float32)
-    on_time, late, absent = np.zeros((3, n), dtype=bool)
-    if len(rules.job_start) == 0:
-        return ShiftOutcome(wage, on_time, late, absent)
-    cfg = rules.config.employment
-    any_event = shift_kernel(
-        state.tick, state.alive, state.job, state.running, state.wallet, state.arrived, state.late, state.absent,
-        state.on_time_ticks, state.shifts, state.late_shifts, state.attendance,
-        rules.job_start, rules.job_end, rules.job_wage, rules.job_affordance, rules.job_late_penalty,
-        rules.job_absence_penalty, cfg.grace_ticks, cfg.absent_after_ticks, wage, on_time, late, absent,
-    )  # fmt: skip
-    if any_event:
-        emit_shift_events(state, rules, on_time, late, absent, log)
-    return ShiftOutcome(wage, on_time, late, absent)
-
-
 def emit_shift_events(
     state: WorldState, rules: Rules, on_time: np.ndarray, late: np.ndarray, absent: np.ndarray, log: EventLog
 ) -> None:

@@ -62,15 +62,6 @@ def _assign(waiting, holder, joined_tick, wait_age):
     return winners, objs
 
 
-def detect_conflicts(state: WorldState, rules: Rules, log: EventLog) -> None:
-    """Age waiters and raise one conflict per long wait behind the same holder."""
-    over = age_waiters(
-        state.waiting, state.wait_age, state.conflict_flag, state.joined_tick, state.tick,
-        rules.config.queues.conflict_wait_ticks,
-    )  # fmt: skip
-    raise_conflicts(state, rules, over, log)
-
-
 def raise_conflicts(state: WorldState, rules: Rules, over: np.ndarray, log: EventLog) -> None:
     """Conflict events and rivalry for the waiters ``age_waiters`` flagged."""
     for i in over.tolist():
@@ -98,9 +89,3 @@ def age_waiters(waiting, wait_age, conflict_flag, joined_tick, tick, limit):
             over[n] = i
             n += 1
     return over[:n]
-
-
-def queue_lengths(state: WorldState, n_objects: int) -> np.ndarray:
-    """Waiters per object."""
-    w = state.waiting[state.waiting >= 0]
-    return np.bincount(w, minlength=n_objects)

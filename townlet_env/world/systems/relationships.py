@@ -71,15 +71,3 @@ def clear_seat(state: WorldState, i: int) -> None:
     pointing = state.tie_other == i
     state.tie_other[pointing] = -1
     state.tie_vals[pointing] = 0.0
-
-
-def best_friend(state: WorldState, i: int) -> int:
-    """The living seat ``i`` trusts most (trust + familiarity > 0), or -1."""
-    others = state.tie_other[i]
-    vals = state.tie_vals[i]
-    score = vals[:, 0] + vals[:, 1] - vals[:, 2]
-    valid = (others >= 0) & (score > 0)
-    valid[valid] &= state.alive[others[valid]]
-    if not valid.any():
-        return -1
-    return int(others[np.flatnonzero(valid)[np.argmax(score[valid])]])
