@@ -1,8 +1,8 @@
 """The typed per-tick event record that telemetry, narration, KPIs and goldens consume.
 
 Systems append :class:`Event` tuples to an :class:`EventLog` while a tick runs; the
-environment exposes the finished tick's events as ``env.last_events`` (a tuple) and in
-``infos[agent]["events"]`` for each agent involved.
+environment exposes the finished tick's events as ``env.unwrapped.last_events`` (a list,
+fresh each tick).
 """
 
 from __future__ import annotations

@@ -26,7 +26,6 @@ class RulesError(ValueError):
 class Rules:
     config: TownConfig
     option_mode: bool  # action_mode == "option"
-    economy_minutes: frozenset[int]  # minutes of the day the economy acts (exit counter reset, restock)
     manifest: Manifest
     town: TownMap
     stock_keys: tuple[str, ...]
@@ -69,19 +68,6 @@ class Rules:
     @property
     def n_affordances(self) -> int:
         return len(self.aff_type)
-
-    @cached_property
-    def bookkeeping_constants(self) -> tuple[Any, ...]:
-        """The rule arguments of the per-tick bookkeeping kernel (``world/simulation.py``), in its
-        parameter order, bound once because that call is on the hot path.
-        """
-        cfg = self.config
-        return (
-            self.aff_per_tick, self.aff_effects, self.aff_produces, self.aff_produce_target, self.aff_type,
-            self.type_capacity, cfg.queues.conflict_wait_ticks, self.decay, self.job_start, self.job_end,
-            self.job_wage, self.job_affordance, self.job_late_penalty, self.job_absence_penalty,
-            cfg.employment.grace_ticks, cfg.employment.absent_after_ticks, cfg.lifecycle.faint_after_ticks,
-        )  # fmt: skip
 
     @cached_property
     def plan_constants(self) -> tuple[Any, ...]:
@@ -158,7 +144,6 @@ def build_rules(config: TownConfig) -> Rules:
     return Rules(
         config=config,
         option_mode=config.action_mode == "option",
-        economy_minutes=frozenset({0, config.economy.restock_minute}),
         manifest=manifest,
         town=town,
         stock_keys=stock_keys,

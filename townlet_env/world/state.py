@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field, fields
+from typing import Any
 
 import numpy as np
 
 from townlet_env.world.rules import Rules
-
-NO_OPTION = 0  # Option.WAIT
 
 
 @dataclass
@@ -68,9 +67,14 @@ class WorldState:
     stock: np.ndarray  # int32[M, S]
 
     n_agents: int = field(init=False, repr=False)  # seats; a plain attribute, read on every hot path
+    # Kernels bound to records of this state's arrays, by name, built on first use (see
+    # world/simulation.py). A record holds references to the arrays above, which is why code
+    # writes those arrays in place and never re-assigns them.
+    kernels: dict[str, Any] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         self.n_agents = len(self.alive)
+        self.kernels = {}
 
     def digest(self) -> str:
         """A stable hash of the whole state, RNG state included."""

@@ -105,15 +105,18 @@ def after_finish(state: WorldState, rules: Rules, done: np.ndarray, log: EventLo
 
 
 @njit(cache=True)
-def advance(
-    running, remaining, using, needs, stock, cooldown_until, holder, wait_age, last_ok,
-    per_tick, effects, produces, produce_target, aff_type, type_capacity, cooldown_end,
-):  # fmt: skip
+def advance(s, r, tick):
     """Per-tick effects and countdown, then completion; return (agent, object, affordance) rows.
 
-    The cooldown applies to single-occupancy objects only: it keeps one agent from
-    hogging a queue, and shared objects (workplaces) have no queue to hog.
+    ``s`` and ``r`` are the tick's state and rule records (``simulation.TickArrays`` and
+    ``TickRules``). The cooldown applies to single-occupancy objects only: it keeps one agent
+    from hogging a queue, and shared objects (workplaces) have no queue to hog.
     """
+    running, remaining, using, needs, stock = s.running, s.remaining, s.using, s.needs, s.stock
+    cooldown_until, holder, wait_age, last_ok = s.cooldown_until, s.holder, s.wait_age, s.last_ok
+    per_tick, effects, produces, produce_target = r.aff_per_tick, r.aff_effects, r.aff_produces, r.aff_produce_target
+    aff_type, type_capacity = r.aff_type, r.type_capacity
+    cooldown_end = tick + r.cooldown_ticks
     done = np.empty((running.shape[0], 3), dtype=np.int64)
     n_done = 0
     for i in range(running.shape[0]):
@@ -130,8 +133,8 @@ def advance(
             needs[i, k] += effects[a, k]
         target = produce_target[a, obj]
         if target >= 0:
-            for s in range(stock.shape[1]):
-                stock[target, s] += produces[a, s]
+            for k in range(stock.shape[1]):
+                stock[target, k] += produces[a, k]
         if type_capacity[aff_type[a]] == 1:
             cooldown_until[i, aff_type[a]] = cooldown_end
         if holder[obj] == i:

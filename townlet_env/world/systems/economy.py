@@ -2,25 +2,25 @@
 
 Prices live in the config (``economy.prices``) and are charged by affordances at start;
 wages are paid by employment. The invariant wages/day >= 1.1 x daily basket is checked
-for every shipped config by ``tests/world/test_economy.py``.
+for every shipped config by ``tests/test_economy.py``.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from townlet_env.config import TICKS_PER_DAY
 from townlet_env.world.events import EventKind, EventLog
 from townlet_env.world.rules import Rules
 from townlet_env.world.state import WorldState
 
 
-def step_economy(state: WorldState, rules: Rules, log: EventLog) -> None:
-    minute = state.tick % TICKS_PER_DAY
-    if minute == 0:
-        state.exits_today = 0
-    if minute != rules.config.economy.restock_minute:
-        return
+def reset_exit_counter(state: WorldState) -> None:
+    """A new day (minute 0): no evictions have executed today yet."""
+    state.exits_today = 0
+
+
+def restock(state: WorldState, rules: Rules, log: EventLog) -> None:
+    """The daily restock (at ``economy.restock_minute``): stock below its type's level is refilled."""
     level = rules.type_restock[rules.town.obj_type]  # [M, S], -1 = not restocked
     refill = (level >= 0) & (state.stock < level)
     if refill.any():

@@ -30,6 +30,11 @@ class ShiftOutcome(NamedTuple):
     late: np.ndarray  # bool[N] arrived late this tick
     absent: np.ndarray  # bool[N] marked absent this tick
 
+    @classmethod
+    def zeros(cls, n: int) -> ShiftOutcome:
+        """Nothing earned, nobody arrived or absent, for ``n`` seats."""
+        return cls(np.zeros(n, np.float32), *np.zeros((3, n), dtype=bool))
+
 
 def emit_shift_events(
     state: WorldState, rules: Rules, on_time: np.ndarray, late: np.ndarray, absent: np.ndarray, log: EventLog
@@ -53,11 +58,20 @@ def emit_shift_events(
 
 
 @njit(cache=True)
-def shift_kernel(
-    tick, alive, job, running, wallet, arrived, late_flag, absent_flag, on_time_ticks, shifts, late_shifts,
-    attendance, job_start, job_end, job_wage, job_aff, late_penalty, absence_penalty, grace, absent_after,
-    wage, on_time, late, absent,
-):  # fmt: skip
+def shift_kernel(s, r, tick, shift):
+    """Advance every employed seat's shift; fill ``shift`` and return whether anyone arrived or was absent.
+
+    ``s`` and ``r`` are the tick's state and rule records (``simulation.TickArrays`` and
+    ``TickRules``); ``s.late``/``s.absent`` are the shift's flags, ``shift.late``/``shift.absent``
+    what happened this tick.
+    """
+    alive, job, running, wallet, arrived = s.alive, s.job, s.running, s.wallet, s.arrived
+    late_flag, absent_flag, on_time_ticks, attendance = s.late, s.absent, s.on_time_ticks, s.attendance
+    shifts, late_shifts = s.shifts, s.late_shifts
+    job_start, job_end, job_wage, job_aff = r.job_start, r.job_end, r.job_wage, r.job_affordance
+    late_penalty, absence_penalty = r.job_late_penalty, r.job_absence_penalty
+    grace, absent_after = r.grace_ticks, r.absent_after_ticks
+    wage, on_time, late, absent = shift.wage, shift.on_time, shift.late, shift.absent
     minute = tick % TICKS_PER_DAY
     any_event = False
     for i in range(alive.shape[0]):

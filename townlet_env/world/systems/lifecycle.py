@@ -22,8 +22,13 @@ FAINT, EVICTED = 1, 2
 
 
 @njit(cache=True)
-def pending_counts(alive, zero_ticks, exit_pending, respawn_at, faint_after, tick):
-    """(identities that may end this tick, vacant seats due a respawn) as counts."""
+def pending_counts(s, r, tick):
+    """(identities that may end this tick, vacant seats due a respawn) as counts.
+
+    ``s`` and ``r`` are the tick's state and rule records (``simulation.TickArrays`` and ``TickRules``).
+    """
+    alive, zero_ticks, exit_pending, respawn_at = s.alive, s.zero_ticks, s.exit_pending, s.respawn_at
+    faint_after = r.faint_after_ticks
     ending = due = 0
     for i in range(alive.shape[0]):
         if alive[i]:

@@ -6,8 +6,12 @@ from numba import njit
 
 
 @njit(cache=True)
-def decay(needs, rates, alive, zero_ticks):
-    """Subtract ``rates`` from every need, clamp to [0, 1], count consecutive ticks at 0."""
+def decay(s, r):
+    """Subtract the decay rates from every need, clamp to [0, 1], count consecutive ticks at 0.
+
+    ``s`` and ``r`` are the tick's state and rule records (``simulation.TickArrays`` and ``TickRules``).
+    """
+    needs, rates, alive, zero_ticks = s.needs, r.decay, s.alive, s.zero_ticks
     for i in range(needs.shape[0]):
         starving = False
         for k in range(needs.shape[1]):

@@ -76,8 +76,13 @@ def raise_conflicts(state: WorldState, rules: Rules, over: np.ndarray, log: Even
 
 
 @njit(cache=True)
-def age_waiters(waiting, wait_age, conflict_flag, joined_tick, tick, limit):
-    """Count waiting ticks; flag and return waiters whose wait just reached ``limit``."""
+def age_waiters(s, r, tick):
+    """Count waiting ticks; flag and return waiters whose wait just reached the conflict limit.
+
+    ``s`` and ``r`` are the tick's state and rule records (``simulation.TickArrays`` and ``TickRules``).
+    """
+    waiting, wait_age, conflict_flag, joined_tick = s.waiting, s.wait_age, s.conflict_flag, s.joined_tick
+    limit = r.conflict_wait_ticks
     over = np.empty(waiting.shape[0], dtype=np.int64)
     n = 0
     for i in range(waiting.shape[0]):

@@ -54,10 +54,10 @@ def tie(state: WorldState, i: int, j: int) -> np.ndarray:
 
 
 def decay_ties(state: WorldState, rules: Rules) -> None:
-    """Periodic decay toward zero; ties that fade below ``drop_below`` are dropped."""
+    """Decay toward zero (the tick calls it every ``decay_interval`` ticks); ties that fade
+    below ``drop_below`` are dropped.
+    """
     cfg = rules.config.relationships
-    if state.tick % cfg.decay_interval:
-        return
     state.tie_vals *= cfg.decay_factor
     faded = (state.tie_other >= 0) & (_strength(state.tie_vals) < cfg.drop_below)
     state.tie_other[faded] = -1
