@@ -13,8 +13,9 @@ import townlet_env
 from townlet_env.scripted import ScriptedExpert
 from townlet_env.world.rules import Rules
 from townlet_env.world.state import WorldState
+from training.audit import audit
 from training.capture import CaptureConfig, capture, rollout, scenario_config
-from training.datasets import audit, load_dataset
+from training.datasets import load_dataset
 from training.scenarios import SCENARIOS, OutageHook, ScenarioError, get_scenario
 
 LAYOUT = townlet_env.parallel_env().unwrapped.layout
