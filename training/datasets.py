@@ -14,6 +14,7 @@ SHA-256 per file. :func:`training.audit.audit` re-checks all of it; ``townlet da
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import shutil
@@ -25,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from townlet_env.atomic import write_json_atomic
+from townlet_env.atomic import write_bytes_atomic, write_json_atomic
 
 if TYPE_CHECKING:
     from imitation.data.types import Transitions
@@ -99,10 +100,9 @@ class DatasetWriter:
     ) -> dict[str, Any]:
         """Write one shard (``arrays`` as in :data:`SHARD_ARRAYS`) and return its manifest entry."""
         name = shard_name(scenario, seed)
-        tmp = self._tmp / f".{name}.tmp"
-        with tmp.open("wb") as fh:
-            np.savez_compressed(fh, allow_pickle=False, **arrays)
-        os.replace(tmp, self._tmp / name)
+        buffer = io.BytesIO()
+        np.savez_compressed(buffer, allow_pickle=False, **arrays)
+        write_bytes_atomic(self._tmp / name, buffer.getvalue())
         n_actions = int(arrays["action_mask"].shape[1])
         entry = {
             "file": name,
