@@ -30,6 +30,7 @@ def imports_of(source: str, filename: str = "<string>") -> list[tuple[int, str]]
             found += [(node.lineno, alias.name) for alias in node.names]
         elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
             found.append((node.lineno, node.module))
+            found += [(node.lineno, f"{node.module}.{alias.name}") for alias in node.names]  # may be submodules
         elif isinstance(node, ast.Call) and node.args and isinstance(node.args[0], ast.Constant):
             func = node.func
             name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
@@ -92,3 +93,37 @@ def test_the_subprocess_check_sees_a_loaded_module() -> None:
     code = "import sys, townlet_env, training\nprint(','.join(m for m in sys.modules if m.split('.')[0] == 'training'))"
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     assert "training" in out.stdout
+
+
+def import_cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The cycles of a module graph (each as a path that ends where it starts)."""
+    cycles: list[list[str]] = []
+    state: dict[str, int] = {}  # 1: on the current path, 2: done
+
+    def visit(node: str, path: list[str]) -> None:
+        state[node] = 1
+        for nxt in sorted(graph.get(node, ())):
+            if state.get(nxt) == 1:
+                cycles.append([*path[path.index(nxt) :], nxt])
+            elif nxt not in state:
+                visit(nxt, [*path, nxt])
+        state[node] = 2
+
+    for node in sorted(graph):
+        if node not in state:
+            visit(node, [node])
+    return cycles
+
+
+def test_training_modules_do_not_import_each_other_in_a_cycle() -> None:
+    """Lazy imports count: a cycle hidden inside a function is still a cycle."""
+    modules = {f"training.{p.stem}": p for p in (ROOT / "training").glob("*.py") if p.stem != "__init__"}
+    graph = {
+        name: {m for _, m in imports_of(path.read_text(), str(path)) if m in modules and m != name}
+        for name, path in modules.items()
+    }
+    assert not import_cycles(graph), import_cycles(graph)
+
+
+def test_the_cycle_check_finds_a_cycle() -> None:
+    assert import_cycles({"a": {"b"}, "b": {"a"}, "c": set()}) == [["a", "b", "a"]]
