@@ -6,6 +6,7 @@ import hashlib
 import runpy
 import sys
 import types
+from importlib.metadata import EntryPoint
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,7 @@ import pytest
 import yaml
 
 import townlet_env.demo
+from townlet_env import cli
 from townlet_env.cli import main
 from townlet_env.config import DATA_DIR
 
@@ -217,34 +219,86 @@ def test_town_usage_errors_exit_2(argv: list[str], capsys: pytest.CaptureFixture
 # --------------------------------------------------------------------------- run / dataset
 
 
-def _fake_training_cli(monkeypatch: pytest.MonkeyPatch, fn: Any) -> None:
-    module = types.ModuleType("training.cli")
-    module.main = fn  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "training.cli", module)
+class FakeCommand:
+    """A registered command: records what it was called with."""
+
+    def __init__(self, result: int = 3, help: str = "a fake command", error: Exception | None = None) -> None:
+        self.help = help
+        self.result = result
+        self.error = error
+        self.seen: list[list[str]] = []
+
+    def __call__(self, argv: list[str]) -> int:
+        self.seen.append(argv)
+        if self.error is not None:
+            raise self.error
+        return self.result
+
+
+def register(monkeypatch: pytest.MonkeyPatch, **commands: Any) -> None:
+    """Stand in for the installed ``townlet.commands`` entry points (no reinstall needed)."""
+    module = types.ModuleType("fake_townlet_commands")
+    entries = []
+    for name, command in commands.items():
+        setattr(module, name.upper(), command)
+        entries.append(EntryPoint(name, f"fake_townlet_commands:{name.upper()}", cli.COMMAND_GROUP))
+    monkeypatch.setitem(sys.modules, "fake_townlet_commands", module)
+    monkeypatch.setattr(cli, "_entry_points", lambda: entries)
 
 
 @pytest.mark.parametrize("command", ["run", "dataset"])
-def test_training_commands_forward_argv_untouched(monkeypatch: pytest.MonkeyPatch, command: str) -> None:
-    seen: list[list[str]] = []
+def test_registered_commands_get_their_argv_untouched(monkeypatch: pytest.MonkeyPatch, command: str) -> None:
+    fake = FakeCommand()
+    register(monkeypatch, **{command: fake})
+    rest = ["experiments/x.yaml", "--help", "--stage", "bc"]
+    assert main([command, *rest]) == 3
+    assert fake.seen == [rest]
 
-    def fake_main(argv: list[str]) -> int:
-        seen.append(argv)
-        return 3
 
-    _fake_training_cli(monkeypatch, fake_main)
-    argv = [command, "experiments/x.yaml", "--help", "--stage", "bc"]
-    assert main(argv) == 3
-    assert seen == [argv]
+def test_registered_commands_are_listed_in_help(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    register(monkeypatch, run=FakeCommand(help="run an experiment pipeline"), dataset=FakeCommand(help="dataset tools"))
+    with pytest.raises(SystemExit) as info:
+        main(["--help"])
+    assert info.value.code == 0
+    out = capsys.readouterr().out
+    assert "run an experiment pipeline" in out and "dataset tools" in out and "validate-config" in out
+    assert "pip install" not in out
+
+
+def test_help_without_training_says_what_to_install(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(cli, "_entry_points", list)
+    with pytest.raises(SystemExit) as info:
+        main(["--help"])
+    assert info.value.code == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "validate-manifest" in out and "pip install -e .[train]" in out
+    assert main(["run", "experiments/poc.yaml"]) == 1
+    assert "townlet run: no such command" in capsys.readouterr().err
+
+
+def test_builtin_commands_win_over_a_registered_namesake(monkeypatch: pytest.MonkeyPatch) -> None:
+    fake = FakeCommand()
+    register(monkeypatch, town=fake)
+    assert "town" not in cli.plugin_commands()
+    with pytest.raises(SystemExit):
+        main(["town", "--days", "0"])
+    assert fake.seen == []
 
 
 def test_training_extras_missing_at_import(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
-    module = types.ModuleType("training.cli")
+    module = types.ModuleType("fake_townlet_commands")
 
     def missing(name: str) -> Any:
         raise ModuleNotFoundError("No module named 'torch'", name="torch")
 
     module.__getattr__ = missing  # type: ignore[method-assign]
-    monkeypatch.setitem(sys.modules, "training.cli", module)
+    monkeypatch.setitem(sys.modules, "fake_townlet_commands", module)
+    entry = EntryPoint("run", "fake_townlet_commands:RUN", cli.COMMAND_GROUP)
+    monkeypatch.setattr(cli, "_entry_points", lambda: [entry])
     assert main(["run", "experiments/x.yaml"]) == 1
     err = capsys.readouterr().err
     assert "townlet run: needs the training extras (torch is not installed)" in err
@@ -254,27 +308,39 @@ def test_training_extras_missing_at_import(monkeypatch: pytest.MonkeyPatch, caps
 def test_training_extras_missing_when_a_stage_runs(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    def fake_main(argv: list[str]) -> int:
-        raise ModuleNotFoundError("No module named 'stable_baselines3'", name="stable_baselines3")
-
-    _fake_training_cli(monkeypatch, fake_main)
+    error = ModuleNotFoundError("No module named 'stable_baselines3'", name="stable_baselines3")
+    register(monkeypatch, dataset=FakeCommand(error=error))
     assert main(["dataset", "audit", "x"]) == 1
     assert "pip install -e .[train]" in capsys.readouterr().err
 
 
 def test_an_unrelated_import_error_is_not_hidden(monkeypatch: pytest.MonkeyPatch) -> None:
-    def fake_main(argv: list[str]) -> int:
-        raise ModuleNotFoundError("No module named 'typo_module'", name="typo_module")
-
-    _fake_training_cli(monkeypatch, fake_main)
+    register(
+        monkeypatch, run=FakeCommand(error=ModuleNotFoundError("No module named 'typo_module'", name="typo_module"))
+    )
     with pytest.raises(ModuleNotFoundError, match="typo_module"):
         main(["run"])
 
 
-def test_training_cli_absent(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
-    monkeypatch.setitem(sys.modules, "training.cli", None)  # makes the import fail
+def test_a_registered_command_whose_module_is_gone(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setitem(sys.modules, "fake_townlet_commands", None)  # makes the import fail
+    entry = EntryPoint("run", "fake_townlet_commands:RUN", cli.COMMAND_GROUP)
+    monkeypatch.setattr(cli, "_entry_points", lambda: [entry])
     assert main(["run"]) == 1
-    assert "townlet run: the training command line is not available" in capsys.readouterr().err
+    assert "townlet run: fake_townlet_commands:RUN cannot be imported" in capsys.readouterr().err
+
+
+def test_pyproject_registers_the_training_commands() -> None:
+    """The entry points the lead's reinstall will register resolve to training's commands."""
+    tomllib = pytest.importorskip("tomllib")
+    project = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text())["project"]
+    group = project["entry-points"][cli.COMMAND_GROUP]
+    assert set(group) == {"run", "dataset"}
+    for name, value in group.items():
+        command = EntryPoint(name, value, cli.COMMAND_GROUP).load()
+        assert callable(command) and "[train] extra" in command.help
 
 
 # --------------------------------------------------------------------------- entry points

@@ -9,8 +9,14 @@ Subcommands::
     townlet dataset ...    (dataset tools; needs ``pip install -e .[train]``)
 
 Validation commands print a one-line summary and exit 0 when the file is valid, and print
-one line per problem on stderr and exit 1 when it is not. ``run`` and ``dataset`` hand
-their arguments to :func:`training.cli.main`, imported only when asked for.
+one line per problem on stderr and exit 1 when it is not.
+
+Other packages add commands through the ``townlet.commands`` entry-point group: each entry
+point names a callable ``command(argv) -> exit status`` that takes the arguments after
+the command name untouched (options included), with a one-line ``help`` attribute for
+the listing. That is how ``run`` and ``dataset`` arrive from the training package, which
+this package never imports by name: without the training extras installed they are
+simply absent, and ``townlet --help`` says what to install.
 """
 
 from __future__ import annotations
@@ -18,16 +24,18 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable, Sequence
+from importlib.metadata import EntryPoint, entry_points
 from pathlib import Path
 
 from townlet_env.config import ConfigError, load_config
 from townlet_env.manifest import ManifestError, load_manifest
 
-#: Subcommands that belong to the training package; their arguments are passed on as is.
-TRAINING_COMMANDS = ("run", "dataset")
+#: The entry-point group other packages register ``townlet`` subcommands in.
+COMMAND_GROUP = "townlet.commands"
 #: Top-level modules of the ``[train]`` extra; an ImportError naming one means it is missing.
 TRAIN_EXTRA_MODULES = frozenset({"torch", "stable_baselines3", "sb3_contrib", "imitation", "wandb", "rich", "tqdm"})
 INSTALL_HINT = "install the training extras with: pip install -e .[train]"
+NO_PLUGINS = f"The training commands (townlet run, townlet dataset) are not installed; {INSTALL_HINT}"
 
 
 def _fail(message: str) -> int:
@@ -130,34 +138,63 @@ def _missing_extra(exc: ImportError) -> str | None:
     return missing if missing in TRAIN_EXTRA_MODULES else None
 
 
-def _training(argv: list[str]) -> int:
-    """Hand ``argv`` (``["run", ...]`` or ``["dataset", ...]``) to the training CLI."""
-    command = argv[0]
+def _entry_points() -> list[EntryPoint]:
+    """The installed ``townlet.commands`` entry points (tests replace this lookup)."""
+    return list(entry_points(group=COMMAND_GROUP))
+
+
+def plugin_commands() -> dict[str, EntryPoint]:
+    """Registered subcommands by name; a built-in command of the same name wins."""
+    return {ep.name: ep for ep in _entry_points() if ep.name not in BUILTIN_COMMANDS}
+
+
+def _plugin_help(entry: EntryPoint) -> str:
+    """The command's one-line help; loading it imports only its (light) command module."""
     try:
-        from training.cli import main as training_main
+        command = entry.load()
     except ImportError as exc:
-        if missing := _missing_extra(exc):
-            return _fail(f"townlet {command}: needs the training extras ({missing} is not installed); {INSTALL_HINT}")
-        if (exc.name or "").split(".")[0] == "training":
-            return _fail(f"townlet {command}: the training command line is not available ({exc}); {INSTALL_HINT}")
-        raise
+        return f"unavailable ({exc}); {INSTALL_HINT}"
+    return str(getattr(command, "help", None) or f"see `townlet {entry.name} --help`")
+
+
+def _run_plugin(entry: EntryPoint, argv: list[str]) -> int:
+    """Run a registered command on the arguments after its name."""
+    name = entry.name
     try:
-        return int(training_main(argv))
-    except ImportError as exc:  # a stage that imports torch, SB3, ... only when it runs
+        command = entry.load()
+        return int(command(argv))
+    except ImportError as exc:  # the module, or a stage that imports torch, SB3, ... only when it runs
         if missing := _missing_extra(exc):
-            return _fail(f"townlet {command}: needs the training extras ({missing} is not installed); {INSTALL_HINT}")
+            return _fail(f"townlet {name}: needs the training extras ({missing} is not installed); {INSTALL_HINT}")
+        if exc.name and entry.module.split(".")[0] == exc.name.split(".")[0]:  # its own package is gone
+            return _fail(f"townlet {name}: {entry.value} cannot be imported ({exc}); {INSTALL_HINT}")
         raise
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The ``townlet`` argument parser (``run`` and ``dataset`` are listed for ``--help``)."""
+def build_parser(plugins: dict[str, EntryPoint] | None = None) -> argparse.ArgumentParser:
+    """The ``townlet`` argument parser; registered commands are listed for ``--help``.
+
+    Args:
+        plugins: the registered commands; ``None`` looks them up.
+
+    """
+    plugins = plugin_commands() if plugins is None else plugins
     parser = argparse.ArgumentParser(
         prog="townlet",
         description="Townlet: a small-town life simulation for multi-agent RL.",
+        epilog=None if plugins else NO_PLUGINS,
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name, (help_text, handler, add_arguments) in BUILTIN_COMMANDS.items():
+        p = sub.add_parser(name, help=help_text)
+        add_arguments(p)
+        p.set_defaults(handler=handler)
+    for name, entry in plugins.items():
+        sub.add_parser(name, help=_plugin_help(entry), add_help=False)
+    return parser
 
-    p = sub.add_parser("validate-manifest", help="check an affordance manifest (exit 1 on problems)")
+
+def _manifest_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("path", type=Path, metavar="PATH", help="the manifest YAML file")
     p.add_argument(
         "--config",
@@ -165,22 +202,30 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="CONFIG",
         help="also cross-check prices, options and jobs against this town config",
     )
-    p.set_defaults(handler=_validate_manifest)
 
-    p = sub.add_parser("validate-config", help="check a town config and the manifest and map it names")
+
+def _config_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("path", type=Path, metavar="PATH", help="the config YAML file")
-    p.set_defaults(handler=_validate_config)
 
-    p = sub.add_parser("town", help="run a town with the scripted expert and print its KPIs")
+
+def _town_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", type=Path, default=None, help="town config YAML (default: the shipped town)")
     p.add_argument("--days", type=_positive_int, default=1, help="sim days to run (default 1)")
     p.add_argument("--seed", type=_non_negative_int, default=0, help="episode and expert seed (default 0)")
     p.add_argument("--agents", type=_positive_int, default=None, help="number of agents (default: the config's)")
-    p.set_defaults(handler=_town)
 
-    sub.add_parser("run", help="run an experiment pipeline (needs the [train] extra)", add_help=False)
-    sub.add_parser("dataset", help="dataset tools, e.g. `dataset audit PATH` (needs the [train] extra)", add_help=False)
-    return parser
+
+Handler = Callable[[argparse.Namespace], int]
+#: name -> (help, handler, adds the command's arguments), in ``--help`` order.
+BUILTIN_COMMANDS: dict[str, tuple[str, Handler, Callable[[argparse.ArgumentParser], None]]] = {
+    "validate-manifest": ("check an affordance manifest (exit 1 on problems)", _validate_manifest, _manifest_arguments),
+    "validate-config": (
+        "check a town config and the manifest and map it names",
+        _validate_config,
+        _config_arguments,
+    ),
+    "town": ("run a town with the scripted expert and print its KPIs", _town, _town_arguments),
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -195,10 +240,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     """
     args_list = list(sys.argv[1:] if argv is None else argv)
-    # The training commands own their arguments, options included: pass them on untouched.
-    if args_list and args_list[0] in TRAINING_COMMANDS:
-        return _training(args_list)
-    args = build_parser().parse_args(args_list)
+    plugins = plugin_commands()
+    # A registered command owns its arguments, options included: pass them on untouched.
+    if args_list and args_list[0] in plugins:
+        return _run_plugin(plugins[args_list[0]], args_list[1:])
+    if not plugins and args_list and args_list[0] not in BUILTIN_COMMANDS and not args_list[0].startswith("-"):
+        return _fail(f"townlet {args_list[0]}: no such command. {NO_PLUGINS}")
+    args = build_parser(plugins).parse_args(args_list)
     return int(args.handler(args))
 
 

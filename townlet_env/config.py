@@ -14,10 +14,9 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from townlet_env.yamlio import DuplicateKeyError, load_yaml
+from townlet_env.yamlfile import read_mapping, validate
 
 #: The one time constant: 1 tick is 1 sim minute, so a sim day is 1,440 ticks.
 TICKS_PER_DAY = 1440
@@ -212,7 +211,7 @@ class OptionConfig(Strict):
 
 
 class FeatureFlags(Strict):
-    """Capabilities that stay off until their milestone is green (DESIGN §1)."""
+    """Capabilities that stay off until the milestone that needs them is green."""
 
     social_rewards: bool = False
 
@@ -257,44 +256,16 @@ class TownConfig(Strict):
         return digest.hexdigest()
 
 
-def format_validation_error(source: str, err: ValidationError) -> str:
-    """One line per problem: ``source: dotted.key: message``."""
-    lines = []
-    for e in err.errors():
-        loc = ".".join(str(p) for p in e["loc"]) or "<root>"
-        msg = e["msg"]
-        if e["type"] == "extra_forbidden":
-            msg = "unknown key (check its spelling against docs/environment.md)"
-        lines.append(f"{source}: {loc}: {msg}")
-    return "\n".join(lines)
-
-
-def _deep_merge(base: dict[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
+def deep_merge(base: Mapping[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
+    """``base`` with ``overrides`` on top; nested mappings merge key by key, other values replace."""
     out = dict(base)
     for key, value in overrides.items():
-        if isinstance(value, Mapping) and isinstance(out.get(key), dict):
-            out[key] = _deep_merge(out[key], value)
+        current = out.get(key)
+        if isinstance(value, Mapping) and isinstance(current, Mapping):
+            out[key] = deep_merge(current, value)
         else:
             out[key] = value
     return out
-
-
-def read_yaml(path: Path) -> dict[str, Any]:
-    """Read a YAML mapping, raising :class:`ConfigError` naming the file on any problem."""
-    try:
-        data = load_yaml(path.read_bytes())
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: file not found") from None
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read the file: {exc.strerror or exc}") from None
-    except DuplicateKeyError as exc:
-        raise ConfigError(f"{path}: {exc}") from None
-    except yaml.YAMLError as exc:
-        detail = " ".join(str(exc).split())
-        raise ConfigError(f"{path}: not valid YAML: {detail}") from None
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: top level must be a mapping of keys to values")
-    return data
 
 
 def load_config(path: str | Path | None = None, **overrides: Any) -> TownConfig:
@@ -309,12 +280,9 @@ def load_config(path: str | Path | None = None, **overrides: Any) -> TownConfig:
 
     """
     source = Path(path) if path is not None else DATA_DIR / "default.yaml"
-    data = _deep_merge(read_yaml(source), overrides)
-    try:
-        return TownConfig.model_validate(data)
-    except ValidationError as exc:
-        label = f"{source} (with overrides {sorted(overrides)})" if overrides else str(source)
-        raise ConfigError(format_validation_error(label, exc)) from None
+    _, data = read_mapping(source, ConfigError)
+    label = f"{source} (with overrides {sorted(overrides)})" if overrides else str(source)
+    return validate(TownConfig, deep_merge(data, overrides), label, ConfigError)
 
 
 def make_config(**overrides: Any) -> TownConfig:

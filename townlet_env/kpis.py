@@ -1,4 +1,4 @@
-"""Product KPIs (DESIGN §6), measured the same way by every caller.
+"""Product KPIs (how well a town lives: self-sufficiency, punctuality, returns), measured the same way by every caller.
 
 One :class:`KpiTracker` serves the scripted demo, training evaluation and the promotion
 gate. Call :meth:`KpiTracker.update` once per tick after ``step`` with the world state,

@@ -12,12 +12,11 @@ import hashlib
 import re
 from pathlib import Path
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from townlet_env.config import NEEDS, format_validation_error
+from townlet_env.config import NEEDS
 from townlet_env.expressions import ATTRIBUTE_ROOTS, Expression, ExpressionError, compile_expression
-from townlet_env.yamlio import DuplicateKeyError, load_yaml
+from townlet_env.yamlfile import read_mapping, validate
 
 #: Hooks that may be named, per stage. Each is implemented in world/systems/affordances.py.
 HOOK_ALLOWLIST: dict[str, frozenset[str]] = {
@@ -229,25 +228,8 @@ def load_manifest(path: str | Path, prices: set[str] | None = None) -> Manifest:
 
     """
     path = Path(path)
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise ManifestError(f"{path}: file not found") from None
-    except OSError as exc:
-        raise ManifestError(f"{path}: cannot read the file: {exc.strerror or exc}") from None
-    try:
-        data = load_yaml(raw)
-    except DuplicateKeyError as exc:
-        raise ManifestError(f"{path}: {exc}") from None
-    except yaml.YAMLError as exc:
-        detail = " ".join(str(exc).split())
-        raise ManifestError(f"{path}: not valid YAML: {detail}") from None
-    if not isinstance(data, dict):
-        raise ManifestError(f"{path}: top level must be a mapping with version, objects, affordances")
-    try:
-        model = ManifestModel.model_validate(data)
-    except ValidationError as exc:
-        raise ManifestError(format_validation_error(str(path), exc)) from None
+    raw, data = read_mapping(path, ManifestError, "a mapping with version, objects, affordances")
+    model = validate(ManifestModel, data, str(path), ManifestError)
     problems, compiled = _cross_check(model, prices)
     if problems:
         raise ManifestError("\n".join(f"{path}: {p}" for p in problems))

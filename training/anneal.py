@@ -8,122 +8,36 @@ budget, saves a candidate and evaluates it on held-out seeds at the same mix. A
 :class:`RollbackGuard` compares the candidate's KPIs with the last good stage's and with
 the all-scripted baseline; a drop past tolerance restores the last good checkpoint and
 holds the share for another attempt (at most ``max_holds`` in a row, then the run stops
-as ``held``). Every attempt and its reasons go to ``anneal_results.json`` (atomic writes).
+as ``held``). Every attempt and its reasons go to ``anneal_results.json`` (atomic writes),
+which :class:`AnnealResult` writes and reads back.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import functools
-import itertools
-import json
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sb3_contrib import MaskablePPO
 
 import townlet_env
-from training.datasets import atomic_write_bytes
+from townlet_env.atomic import write_json_atomic
 from training.evaluate import EvalConfig, EvalResult, LearnedController, ScriptedController, evaluate
+from training.expert import ExpertFactory, scripted_expert
+from training.guard import AnnealSchedule, GuardVerdict, RollbackGuard
 from training.ppo import PPOConfig, learn, load_checkpoint, make_model, save_checkpoint, warm_up_critic
-from training.vec_env import ExpertFactory, SeatChooser, TownVecEnv, scripted_expert
+from training.vec_env import TownVecEnv
 
 RESULTS_VERSION = 1
+RESULTS_FILE = "anneal_results.json"
 STAGE_SEED_STRIDE = 10_000  # training seeds of stage s, attempt a: seed + s*stride + a*1000 (+ towns, episodes)
-
-
-@dataclasses.dataclass(frozen=True)
-class AnnealSchedule:
-    """Shares of seats under learned control, stage by stage (a pure value object).
-
-    ``assignment`` is a function of the episode seed alone: the seats are the first
-    ``round(share * n_seats)`` (at least 1) of a permutation drawn from the seed, so the
-    same episode seed gives the same seats, and a later stage's seats include an earlier one's.
-    """
-
-    shares: tuple[float, ...] = (0.2, 0.4, 0.6, 0.8, 1.0)
-
-    def __post_init__(self) -> None:
-        s = self.shares
-        if not s or any(not 0.0 < x <= 1.0 for x in s) or any(b < a for a, b in itertools.pairwise(s)):
-            raise ValueError(f"shares must be non-decreasing values in (0, 1], got {s}")
-
-    @property
-    def n_stages(self) -> int:
-        return len(self.shares)
-
-    def n_learned(self, stage: int, n_seats: int) -> int:
-        return min(n_seats, max(1, int(np.floor(self.shares[stage] * n_seats + 0.5))))
-
-    def assignment(self, stage: int, episode_seed: int, n_seats: int) -> tuple[int, ...]:
-        """The learned seats (sorted) of an episode with ``episode_seed`` at ``stage``."""
-        order = np.random.default_rng([episode_seed, n_seats]).permutation(n_seats)
-        return tuple(sorted(int(i) for i in order[: self.n_learned(stage, n_seats)]))
-
-    def chooser(self, stage: int) -> SeatChooser:
-        """``assignment`` bound to ``stage``, as ``TownVecEnv`` and ``evaluate`` take it."""
-        return functools.partial(self.assignment, stage)
-
-
-@dataclasses.dataclass(frozen=True)
-class MetricRule:
-    """How a KPI's drop is measured: ``(worse change) / max(|reference|, floor)``."""
-
-    name: str
-    higher_is_better: bool
-    floor: float  #: keeps tiny references from turning noise into huge relative drops
-
-    def drop(self, current: float, reference: float) -> float:
-        worse = reference - current if self.higher_is_better else current - reference
-        return worse / max(abs(reference), self.floor)
-
-
-#: tolerance x floor is the absolute slack near a zero reference: lateness 0.15 (the KPI
-#: band), starvation 0.3 incidents per episode, return 0.3 per seat-day.
-DEFAULT_RULES = (
-    MetricRule("self_sufficiency", True, 0.1),
-    MetricRule("lateness", False, 0.5),
-    MetricRule("mean_daily_return", True, 1.0),
-    MetricRule("starvation_incidents", False, 1.0),
-)
-
-
-@dataclasses.dataclass(frozen=True)
-class GuardVerdict:
-    ok: bool
-    reasons: tuple[str, ...]
-    drops: dict[str, dict[str, float]]
-
-
-@dataclasses.dataclass(frozen=True)
-class RollbackGuard:
-    """Flags a stage whose KPIs drop past ``tolerance`` vs the last good stage, or past
-    ``baseline_tolerance`` vs the scripted baseline (None: no baseline check).
-    """
-
-    tolerance: float = 0.3
-    baseline_tolerance: float | None = 0.3
-    rules: tuple[MetricRule, ...] = DEFAULT_RULES
-
-    def check(self, current: dict[str, float], previous: dict[str, float], baseline: dict[str, float]) -> GuardVerdict:
-        refs = [("previous stage", previous, self.tolerance)]
-        if self.baseline_tolerance is not None:
-            refs.append(("scripted baseline", baseline, self.baseline_tolerance))
-        reasons, drops = [], {}
-        for label, ref, tol in refs:
-            drops[label] = {r.name: r.drop(current[r.name], ref[r.name]) for r in self.rules}
-            reasons += [
-                f"{r.name} worsened {drops[label][r.name]:.0%} vs {label} ({ref[r.name]:.4g} -> {current[r.name]:.4g}; "
-                f"tolerance {tol:.0%})"
-                for r in self.rules
-                if drops[label][r.name] > tol
-            ]
-        return GuardVerdict(not reasons, tuple(reasons), drops)
+AnnealStatus = Literal["running", "complete", "held"]
 
 
 class AnnealConfig(BaseModel):
@@ -169,6 +83,108 @@ def learn_stage(model: MaskablePPO, env: TownVecEnv, ctx: StageContext) -> None:
     learn(model, env, ctx.timesteps, log_dir=ctx.log_dir, log_formats=ctx.log_formats)
 
 
+@dataclasses.dataclass(frozen=True)
+class AnnealAttempt:
+    """One attempt at one stage: what was trained, how it scored, and what the guard did."""
+
+    stage: int
+    share: float
+    attempt: int
+    learned_seats_per_town: int
+    timesteps: int
+    checkpoint: str
+    eval: EvalResult
+    verdict: GuardVerdict
+    seconds: float
+    restored: str | None = None  #: the checkpoint a rollback went back to (None: advanced)
+
+    @property
+    def advanced(self) -> bool:
+        return self.verdict.ok
+
+    def to_json(self) -> dict[str, Any]:
+        """The attempt as ``anneal_results.json`` stores it (``restored`` only on a rollback)."""
+        out: dict[str, Any] = {
+            "stage": self.stage,
+            "share": self.share,
+            "attempt": self.attempt,
+            "learned_seats_per_town": self.learned_seats_per_town,
+            "timesteps": self.timesteps,
+            "checkpoint": self.checkpoint,
+            "eval": self.eval.to_json(),
+            "drops": self.verdict.drops,
+            "reasons": list(self.verdict.reasons),
+            "seconds": self.seconds,
+            "action": "advance" if self.advanced else "rollback",
+        }
+        if self.restored is not None:
+            out["restored"] = self.restored
+        return out
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> AnnealAttempt:
+        reasons = tuple(data["reasons"])
+        return cls(
+            stage=int(data["stage"]),
+            share=float(data["share"]),
+            attempt=int(data["attempt"]),
+            learned_seats_per_town=int(data["learned_seats_per_town"]),
+            timesteps=int(data["timesteps"]),
+            checkpoint=str(data["checkpoint"]),
+            eval=EvalResult.from_json(data["eval"]),
+            verdict=GuardVerdict(data["action"] == "advance", reasons, data["drops"]),
+            seconds=float(data["seconds"]),
+            restored=data.get("restored"),
+        )
+
+
+@dataclasses.dataclass(frozen=True)
+class AnnealResult:
+    """The anneal's record: the baseline, the initial policy's score and every attempt."""
+
+    config: dict[str, Any]  #: the :class:`AnnealConfig` as JSON
+    status: AnnealStatus
+    baseline: EvalResult  #: all seats scripted
+    initial: EvalResult  #: the starting policy at the first stage's mix
+    last_good: str  #: the checkpoint of the last accepted stage (the initial one before any)
+    stages: tuple[AnnealAttempt, ...] = ()
+    held_at_share: float | None = None  #: the share the run stopped at when ``status == "held"``
+
+    def to_json(self) -> dict[str, Any]:
+        """The record as ``anneal_results.json`` stores it."""
+        out: dict[str, Any] = {
+            "version": RESULTS_VERSION,
+            "config": self.config,
+            "status": self.status,
+            "baseline": self.baseline.to_json(),
+            "initial": self.initial.to_json(),
+            "last_good": self.last_good,
+            "stages": [s.to_json() for s in self.stages],
+        }
+        if self.held_at_share is not None:
+            out["held_at_share"] = self.held_at_share
+        return out
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> AnnealResult:
+        if data.get("version") != RESULTS_VERSION:
+            raise ValueError(f"anneal results version {data.get('version')!r}; this townlet reads {RESULTS_VERSION}")
+        return cls(
+            config=dict(data["config"]),
+            status=data["status"],
+            baseline=EvalResult.from_json(data["baseline"]),
+            initial=EvalResult.from_json(data["initial"]),
+            last_good=str(data["last_good"]),
+            stages=tuple(AnnealAttempt.from_json(s) for s in data["stages"]),
+            held_at_share=data.get("held_at_share"),
+        )
+
+    def write(self, out_dir: Path) -> None:
+        """Write (atomically) ``out_dir/anneal_results.json``."""
+        out_dir.mkdir(parents=True, exist_ok=True)
+        write_json_atomic(out_dir / RESULTS_FILE, self.to_json(), default=_jsonable)
+
+
 def run_anneal(
     config: AnnealConfig,
     out_dir: str | os.PathLike[str],
@@ -177,7 +193,7 @@ def run_anneal(
     policy_kwargs: dict[str, Any] | None = None,
     expert: ExpertFactory = scripted_expert,
     train_stage: StageTrainer = learn_stage,
-) -> dict[str, Any]:
+) -> AnnealResult:
     """Run the anneal; return (and write to ``out_dir/anneal_results.json``) its record."""
     out = Path(out_dir)
     schedule = AnnealSchedule(config.shares)
@@ -192,8 +208,7 @@ def run_anneal(
         learned = LearnedController(model)
         return evaluate(make_town, learned, config.eval, learned_seats=schedule.chooser(stage), expert=expert)
 
-    record: dict[str, Any] = {"version": RESULTS_VERSION, "config": config.model_dump(mode="json"), "status": "running"}
-    record["baseline"] = evaluate(make_town, ScriptedController(expert), config.eval, expert=expert).to_json()
+    baseline = evaluate(make_town, ScriptedController(expert), config.eval, expert=expert)
     env = stage_env(0, 0)
     model = make_model(env, config.ppo, policy_kwargs=policy_kwargs, bc_weights=bc_weights)
     if bc_weights is not None and config.ppo.critic_warmup_timesteps:
@@ -203,8 +218,8 @@ def run_anneal(
         )
     last_good = save_checkpoint(model, out / "checkpoints" / "initial.zip")
     last_eval = evaluate_mix(model, 0)
-    record.update(initial=last_eval.to_json(), stages=[], last_good=str(last_good))
-    _write_json(out / "anneal_results.json", record)
+    record = AnnealResult(config.model_dump(mode="json"), "running", baseline, last_eval, str(last_good))
+    record.write(out)
 
     stage, attempt = 0, 0
     while stage < schedule.n_stages:
@@ -217,48 +232,39 @@ def run_anneal(
                                              log_dir, config.ppo.log_formats))  # fmt: skip
         candidate = save_checkpoint(model, out / "checkpoints" / f"stage{stage}_try{attempt}.zip")
         result = evaluate_mix(model, stage)
-        verdict = guard.check(result.kpis, last_eval.kpis, record["baseline"]["kpis"])
-        entry = {
-            "stage": stage,
-            "share": config.shares[stage],
-            "attempt": attempt,
-            "learned_seats_per_town": env.n_learned,
-            "timesteps": int(model.num_timesteps),
-            "checkpoint": str(candidate),
-            "eval": result.to_json(),
-            "drops": verdict.drops,
-            "reasons": list(verdict.reasons),
-            "seconds": round(time.perf_counter() - started, 3),
-        }
+        verdict = guard.check(result.kpis, last_eval.kpis, baseline.kpis)
+        entry = AnnealAttempt(
+            stage=stage,
+            share=config.shares[stage],
+            attempt=attempt,
+            learned_seats_per_town=env.n_learned,
+            timesteps=int(model.num_timesteps),
+            checkpoint=str(candidate),
+            eval=result,
+            verdict=verdict,
+            seconds=round(time.perf_counter() - started, 3),
+            restored=None if verdict.ok else str(last_good),
+        )
         env.close()
         if verdict.ok:
-            entry["action"] = "advance"
             last_good, last_eval = candidate, result
             stage, attempt = stage + 1, 0
         else:
-            entry.update(action="rollback", restored=str(last_good))
             attempt += 1
-        record["stages"].append(entry)
-        record["last_good"] = str(last_good)
+        record = dataclasses.replace(record, stages=(*record.stages, entry), last_good=str(last_good))
         if attempt > config.max_holds:
-            record["status"] = "held"
-            record["held_at_share"] = config.shares[stage]
+            record = dataclasses.replace(record, status="held", held_at_share=config.shares[stage])
             break
-        _write_json(out / "anneal_results.json", record)
+        record.write(out)
     else:
-        record["status"] = "complete"
-    _write_json(out / "anneal_results.json", record)
+        record = dataclasses.replace(record, status="complete")
+    record.write(out)
     return record
 
 
 def train_seed(config: AnnealConfig, stage: int, attempt: int) -> int:
     """The base training seed of an attempt (its towns start at this + k)."""
     return config.seed + STAGE_SEED_STRIDE * stage + 1_000 * attempt
-
-
-def _write_json(path: Path, data: dict[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_bytes(path, json.dumps(data, indent=2, sort_keys=True, default=_jsonable).encode())
 
 
 def _jsonable(value: Any) -> Any:

@@ -18,7 +18,6 @@ Run it: ``python -m training.bc DATASET OUT [--epochs 10]``.
 from __future__ import annotations
 
 import argparse
-import json
 import tempfile
 import time
 import warnings
@@ -35,10 +34,12 @@ from imitation.util import logger as imit_logger
 from imitation.util import util
 from pydantic import BaseModel, ConfigDict, Field
 
+from townlet_env.atomic import write_json_atomic
 from townlet_env.config import TownConfig
 from townlet_env.env import TownletParallelEnv
 from townlet_env.observations.layout import ObservationLayout, check_signature
-from training.datasets import Dataset, atomic_write_bytes, audit, load_dataset, to_transitions
+from training.audit import audit
+from training.datasets import Dataset, load_dataset, to_transitions
 from training.policy import PolicyArch, make_policy, save_checkpoint
 
 
@@ -262,7 +263,7 @@ def train_bc(dataset_path: str | Path, cfg: BCConfig, out_dir: str | Path | None
         ckpt,
     )
     if out_dir is not None:
-        atomic_write_bytes(Path(out_dir) / "bc_result.json", json.dumps(asdict(result), indent=2).encode())
+        write_json_atomic(Path(out_dir) / "bc_result.json", asdict(result))
     return result, policy
 
 

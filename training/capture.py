@@ -14,63 +14,56 @@ from __future__ import annotations
 
 import argparse
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import Any
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 import townlet_env
 from townlet_env.actions import Option, action_names
-from townlet_env.config import TownConfig
-from townlet_env.world.rules import Rules
-from townlet_env.world.state import WorldState
+from townlet_env.config import TownConfig, deep_merge
 from training.datasets import DatasetWriter
+from training.expert import ExpertFactory, check_option_mode, expert_actions, scripted_expert
 from training.scenarios import SCENARIOS, Scenario, get_scenario
 
-
-class Expert(Protocol):
-    """What capture needs of an expert: one valid option per seat for the whole town."""
-
-    def act(self, state: WorldState, mask: np.ndarray) -> np.ndarray: ...
-
-
-ExpertFactory = Callable[[Rules, int], Expert]
-
-
-def scripted_expert(rules: Rules, seed: int) -> Expert:
-    """The project's scripted expert (``townlet_env.scripted.ScriptedExpert``)."""
-    from townlet_env.scripted import ScriptedExpert
-
-    return ScriptedExpert(rules, seed=seed)
+#: Town settings that a capture section must not set itself: the town config owns them.
+TOWN_OWNED = ("obs_variant", "action_mode")
 
 
 class CaptureConfig(BaseModel):
-    """What to capture. Every scenario is run once per seed."""
+    """What to capture. Every scenario is run once per seed.
+
+    The observation variant and the action mode are the town's: set them in ``overrides``
+    (or, in an experiment, under ``town``).
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     scenarios: tuple[str, ...] = tuple(SCENARIOS)
     seeds: tuple[int, ...] = tuple(range(8))
-    obs_variant: Literal["full", "hybrid", "compact"] = "hybrid"
     max_ticks: int | None = Field(None, ge=2, description="None: the config's (one sim day)")
     overrides: dict[str, Any] = Field(default_factory=dict, description="base config overrides for every scenario")
     expert_seed: int = Field(0, ge=0, description="expert RNG seed = expert_seed * 100003 + episode seed")
 
-
-def _merge(base: dict[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
-    out = dict(base)
-    for key, value in over.items():
-        out[key] = _merge(out[key], value) if isinstance(value, Mapping) and isinstance(out.get(key), dict) else value
-    return out
+    @model_validator(mode="before")
+    @classmethod
+    def _town_owned(cls, data: Any) -> Any:
+        owned = [key for key in TOWN_OWNED if isinstance(data, dict) and key in data]
+        if owned:
+            raise ValueError(f"{owned[0]} is a town setting: set it under town (or in capture overrides), not here")
+        return data
 
 
 def scenario_config(base: TownConfig, scenario: Scenario, cfg: CaptureConfig, seed: int) -> TownConfig:
-    fields: dict[str, Any] = {"seed": seed, "obs_variant": cfg.obs_variant, "action_mode": "option"}
+    """The town config of one rollout: ``base`` with the scenario's overrides, the seed and the length."""
+    fields: dict[str, Any] = {"seed": seed}
     if cfg.max_ticks is not None:
         fields["max_ticks"] = cfg.max_ticks
-    return TownConfig.model_validate(_merge(base.model_dump(), {**scenario.overrides(base), **fields}))
+    config = TownConfig.model_validate(deep_merge(base.model_dump(), {**scenario.overrides(base), **fields}))
+    check_option_mode(config, f"capture scenario {scenario.name!r}")
+    return config
 
 
 def rollout(
@@ -96,7 +89,7 @@ def rollout(
     while env.agents:
         tick, generation = town.world.tick, town.world.generation.copy()
         mask = town.action_masks()
-        acts = np.asarray(expert.act(town.world, mask), dtype=np.int64)
+        acts = expert_actions(expert, town.world, mask)
         bad = np.flatnonzero(mask[np.arange(len(acts)), acts] == 0)
         if bad.size:
             raise ValueError(
@@ -170,8 +163,8 @@ def capture(
     header = {
         "townlet_version": townlet_env.__version__,
         "observation_signature": first,
-        "action_mode": "option",
-        "action_names": action_names("option"),
+        "action_mode": base.action_mode,
+        "action_names": action_names(base.action_mode),
         "expert": {"class": f"{type(probe).__module__}.{type(probe).__qualname__}", "seed": cfg.expert_seed},
         "capture_config": cfg.model_dump(mode="json"),
         "base_config_identity": base.identity(),
@@ -216,7 +209,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--overwrite", action="store_true")
     args = parser.parse_args(argv)
     cfg = CaptureConfig(
-        scenarios=tuple(args.scenarios), seeds=tuple(args.seeds), max_ticks=args.max_ticks, obs_variant=args.obs_variant
+        scenarios=tuple(args.scenarios),
+        seeds=tuple(args.seeds),
+        max_ticks=args.max_ticks,
+        overrides={"obs_variant": args.obs_variant},
     )
     t0 = time.perf_counter()
     path = capture(cfg, args.out, overwrite=args.overwrite, log=print)

@@ -1,24 +1,35 @@
-"""``townlet dataset ...`` and ``townlet run ...``: the training half of the ``townlet`` CLI.
+"""``townlet run ...`` and ``townlet dataset ...``: the training half of the ``townlet`` CLI.
 
-``townlet_env``'s CLI forwards these subcommands here as ``main(argv)`` with ``argv``
-starting at the subcommand (``["dataset", "audit", PATH]``). Training imports stay
-behind this boundary so the environment's CLI never loads torch.
+Training registers these commands with the ``townlet`` command line through the
+``townlet.commands`` entry-point group (see ``pyproject.toml``); ``townlet_env`` finds them
+with :mod:`importlib.metadata` and never imports this package itself. Each entry point is
+a :class:`Command`: a one-line help for ``townlet --help`` and a function that takes the
+arguments after the command name. Heavy imports (torch, SB3, W&B) happen only inside the
+command, so listing the commands stays cheap.
 """
 
 from __future__ import annotations
 
+import argparse
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
 
-USAGE = """usage: townlet {dataset,run} ...
-  dataset audit PATH   verify a trajectory dataset
-  run ...              run an experiment"""
+
+@dataclass(frozen=True)
+class Command:
+    """A ``townlet`` subcommand: ``Command(argv) -> exit status``, ``help`` for the listing."""
+
+    help: str
+    main: Callable[[Sequence[str]], int]
+
+    def __call__(self, argv: Sequence[str]) -> int:
+        return self.main(list(argv))
 
 
 def run_main(argv: Sequence[str]) -> int:
     """``townlet run EXPERIMENT.yaml [--runs-dir DIR] [--force]``: run or resume an experiment."""
-    import argparse
-
     from townlet_env.config import ConfigError
     from training.pipeline import PipelineError, run_experiment, summary_rows
 
@@ -48,22 +59,20 @@ def run_main(argv: Sequence[str]) -> int:
     return 0
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Dispatch ``dataset`` and ``run``; exit status 2 on a usage error."""
-    args = list(sys.argv[1:] if argv is None else argv)
-    if not args or args[0] in ("-h", "--help"):
-        print(USAGE)
-        return 0 if args else 2
-    command, rest = args[0], args[1:]
-    if command == "dataset":
-        from training.datasets import dataset_main
+def dataset_main(argv: Sequence[str]) -> int:
+    """``townlet dataset audit PATH``: print the audit and exit 1 on any problem (2: usage)."""
+    from training.audit import audit
 
-        return dataset_main(rest)
-    if command == "run":
-        return run_main(rest)
-    print(f"townlet: unknown training command {command!r}\n{USAGE}", file=sys.stderr)
-    return 2
+    parser = argparse.ArgumentParser(prog="townlet dataset", description="Inspect trajectory datasets.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    p_audit = sub.add_parser("audit", help="verify hashes, shapes, dtypes, masks and the observation signature")
+    p_audit.add_argument("path", type=Path)
+    args = parser.parse_args(list(argv))
+    report = audit(args.path)
+    print(report.render())
+    return 0 if report.ok else 1
 
 
-if __name__ == "__main__":
-    raise SystemExit(main())
+#: The ``townlet.commands`` entry points (``pyproject.toml`` names these two objects).
+RUN = Command("run an experiment pipeline (needs the [train] extra)", run_main)
+DATASET = Command("dataset tools, e.g. `dataset audit PATH` (needs the [train] extra)", dataset_main)

@@ -8,12 +8,13 @@ the day was truncated); ``decision`` marks rows whose mask allows more than one 
 
 The manifest records the format and dataset version, the townlet version, each scenario's
 config and config identity, the observation signature, the seeds, per-shard counts and a
-SHA-256 per file. :func:`audit` re-checks all of it; ``townlet dataset audit PATH`` runs it.
+SHA-256 per file. :func:`training.audit.audit` re-checks all of it; ``townlet dataset audit PATH`` runs it.
 """
 
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import shutil
@@ -25,11 +26,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from townlet_env.atomic import write_bytes_atomic, write_json_atomic
+
 if TYPE_CHECKING:
     from imitation.data.types import Transitions
-
-    from townlet_env.observations.layout import ObservationLayout
-    from training.audit import AuditReport
 
 FORMAT = "townlet-trajectories"
 FORMAT_VERSION = 1
@@ -66,21 +66,6 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temp file in the same folder and ``os.replace``."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def shard_name(scenario: str, seed: int) -> str:
     return f"{scenario}-seed{seed:05d}.npz"
 
@@ -115,10 +100,9 @@ class DatasetWriter:
     ) -> dict[str, Any]:
         """Write one shard (``arrays`` as in :data:`SHARD_ARRAYS`) and return its manifest entry."""
         name = shard_name(scenario, seed)
-        tmp = self._tmp / f".{name}.tmp"
-        with tmp.open("wb") as fh:
-            np.savez_compressed(fh, allow_pickle=False, **arrays)
-        os.replace(tmp, self._tmp / name)
+        buffer = io.BytesIO()
+        np.savez_compressed(buffer, allow_pickle=False, **arrays)
+        write_bytes_atomic(self._tmp / name, buffer.getvalue())
         n_actions = int(arrays["action_mask"].shape[1])
         entry = {
             "file": name,
@@ -153,7 +137,7 @@ class DatasetWriter:
                 "decision_action_counts": dict(zip(names, totals, strict=True)),
             },
         }
-        atomic_write_bytes(self._tmp / MANIFEST, json.dumps(manifest, indent=2, sort_keys=True).encode())
+        write_json_atomic(self._tmp / MANIFEST, manifest)
         if self.path.exists():
             shutil.rmtree(self.path)
         os.replace(self._tmp, self.path)
@@ -200,7 +184,7 @@ class Dataset:
 
 
 def load_dataset(path: str | Path) -> Dataset:
-    """Read a dataset's manifest (no audit: call :func:`audit` for that).
+    """Read a dataset's manifest (no audit: call :func:`training.audit.audit` for that).
 
     Raises:
         DatasetError: no readable manifest, or not a Townlet dataset of a known version.
@@ -278,24 +262,3 @@ def to_transitions(
         next_obs=DictObs({"observation": cat["next_obs"], "action_mask": cat["next_mask"]}),
         dones=cat["dones"].astype(bool),
     )
-
-
-def audit(path: str | Path, expected: ObservationLayout | None = None) -> AuditReport:
-    """Verify a dataset folder (see :mod:`training.audit` for every check made)."""
-    from training.audit import audit as run_audit
-
-    return run_audit(path, expected)
-
-
-def dataset_main(argv: Sequence[str]) -> int:
-    """``townlet dataset audit PATH``: print the audit and exit 1 on any problem (2: usage)."""
-    import argparse
-
-    parser = argparse.ArgumentParser(prog="townlet dataset", description="Inspect trajectory datasets.")
-    sub = parser.add_subparsers(dest="command", required=True)
-    p_audit = sub.add_parser("audit", help="verify hashes, shapes, dtypes, masks and the observation signature")
-    p_audit.add_argument("path", type=Path)
-    args = parser.parse_args(list(argv))
-    report = audit(args.path)
-    print(report.render())
-    return 0 if report.ok else 1

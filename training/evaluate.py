@@ -13,7 +13,7 @@ default evaluation seeds start at 1,000,000 and never meet them.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
 import numpy as np
@@ -22,7 +22,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from townlet_env.config import TICKS_PER_DAY
 from townlet_env.kpis import KpiTracker
-from training.vec_env import ExpertFactory, SeatChooser, all_seats, scripted_expert
+from training.expert import Expert, ExpertFactory, expert_actions, scripted_expert
+from training.vec_env import SeatChooser, all_seats
 
 HELD_OUT_SEED = 1_000_000
 TownFactory = Callable[..., Any]  # (**config overrides) -> a Townlet ParallelEnv
@@ -66,13 +67,15 @@ class ScriptedController:
 
     def __init__(self, expert: ExpertFactory = scripted_expert) -> None:
         self._make = expert
-        self.expert: Any = None
+        self.expert: Expert | None = None
 
     def reset(self, rules: Any, episode_seed: int) -> None:
         self.expert = self._make(rules, episode_seed)
 
     def act(self, state: Any, obs: np.ndarray, mask: np.ndarray) -> np.ndarray:
-        return np.asarray(self.expert.act(state, mask), dtype=np.int64)
+        if self.expert is None:
+            raise RuntimeError("ScriptedController.act before reset: no expert for this episode yet")
+        return expert_actions(self.expert, state, mask)
 
 
 class LearnedController:
@@ -128,6 +131,38 @@ class EvalResult:
 
     def to_json(self) -> dict[str, Any]:
         return {"kpis": self.kpis, "controller_return": self.controller_return, "episodes": list(self.episodes)}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> EvalResult:
+        return cls(dict(data["kpis"]), float(data["controller_return"]), tuple(data["episodes"]))
+
+
+@dataclasses.dataclass(frozen=True)
+class Scores:
+    """A controller against the scripted expert and random play on the same seeds.
+
+    ``returns`` and ``kpis`` are keyed ``learned``, ``scripted`` and ``random``.
+    """
+
+    returns: dict[str, float]
+    normalised_score: float
+    kpis: dict[str, dict[str, float]]
+
+    def to_json(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Scores:
+        return cls(dict(data["returns"]), float(data["normalised_score"]), dict(data["kpis"]))
+
+    def headline(self) -> str:
+        """One line for the closing table."""
+        learned = self.kpis.get("learned", {})
+        nan = float("nan")
+        return (
+            f"normalised score {self.normalised_score:.2f}, self-sufficiency "
+            f"{learned.get('self_sufficiency', nan):.2f}, lateness {learned.get('lateness', nan):.2f}"
+        )
 
 
 def evaluate(
@@ -214,7 +249,7 @@ def score_against_baselines(
     config: EvalConfig | None = None,
     *,
     expert: ExpertFactory = scripted_expert,
-) -> dict[str, Any]:
+) -> Scores:
     """Evaluate ``learned``, the scripted expert and random play on the same seeds; add the normalised score."""
     runs = {
         "learned": evaluate(make_town, learned, config, expert=expert),
@@ -222,8 +257,8 @@ def score_against_baselines(
         "random": evaluate(make_town, RandomController(), config, expert=expert),
     }
     returns = {name: r.mean_daily_return for name, r in runs.items()}
-    return {
-        "returns": returns,
-        "normalised_score": normalised_score(returns["learned"], returns["random"], returns["scripted"]),
-        "kpis": {name: r.kpis for name, r in runs.items()},
-    }
+    return Scores(
+        returns,
+        normalised_score(returns["learned"], returns["random"], returns["scripted"]),
+        {name: r.kpis for name, r in runs.items()},
+    )

@@ -11,14 +11,16 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 import townlet_env
-from townlet_env.config import ConfigError, format_validation_error, read_yaml
+from townlet_env.config import ConfigError
+from townlet_env.yamlfile import read_mapping, validate
 from training.anneal import AnnealConfig
 from training.bc import BCConfig
-from training.capture import CaptureConfig
+from training.capture import TOWN_OWNED, CaptureConfig
 from training.evaluate import EvalConfig
+from training.expert import check_option_mode
 from training.tracking import TrackingConfig
 
 StageName = Literal["capture", "bc", "anneal", "evaluate"]
@@ -64,13 +66,11 @@ class ExperimentConfig(BaseModel):
             town = townlet_env.make_config(**self.town)
         except ConfigError as exc:
             raise ValueError(f"town: {exc}") from None
-        if town.action_mode != "option":
-            raise ValueError("town.action_mode: training uses the option action space")
-        if "capture" in self.stages and self.capture.obs_variant != town.obs_variant:
-            raise ValueError(
-                f"capture.obs_variant {self.capture.obs_variant!r} differs from town obs_variant "
-                f"{town.obs_variant!r}; set it once under town"
-            )
+        check_option_mode(town, "town.action_mode")
+        for where, overrides in (("capture.overrides", self.capture.overrides), ("anneal.town", self.anneal.town)):
+            for key in TOWN_OWNED:
+                if key in overrides:
+                    raise ValueError(f"{where}.{key}: every stage plays the same town; set {key} once under town")
         clash = set(self.evaluate.eval.seeds) & set(self.capture.seeds) if "capture" in self.stages else set()
         if clash:
             raise ValueError(f"evaluate.eval.seeds {sorted(clash)} are also capture seeds; held-out means unseen")
@@ -83,8 +83,8 @@ class ExperimentConfig(BaseModel):
         return dict(self.town)
 
     def capture_config(self) -> CaptureConfig:
-        overrides = {k: v for k, v in self.town.items() if k != "obs_variant"}
-        return self.capture.model_copy(update={"overrides": {**overrides, **self.capture.overrides}})
+        """The capture section with the shared town overrides under its own."""
+        return self.capture.model_copy(update={"overrides": {**self.town, **self.capture.overrides}})
 
     def anneal_config(self) -> AnnealConfig:
         return self.anneal.model_copy(update={"town": self.stage_town("anneal")})
@@ -98,8 +98,5 @@ def load_experiment(path: str | Path) -> ExperimentConfig:
 
     """
     source = Path(path)
-    data = read_yaml(source)
-    try:
-        return ExperimentConfig.model_validate(data)
-    except ValidationError as exc:
-        raise ConfigError(format_validation_error(str(source), exc)) from None
+    _, data = read_mapping(source, ConfigError)
+    return validate(ExperimentConfig, data, str(source), ConfigError)

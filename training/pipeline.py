@@ -10,12 +10,12 @@ anything it depends on changed. Everything is logged to W&B through one :class:`
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import hashlib
 import json
 import time
-from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -23,35 +23,63 @@ import numpy as np
 from stable_baselines3.common.callbacks import BaseCallback
 
 import townlet_env
+from townlet_env.atomic import write_json_atomic
 from training import anneal as anneal_lib
 from training.bc import train_bc
 from training.capture import capture
-from training.datasets import atomic_write_bytes, sha256_file
-from training.evaluate import Controller, LearnedController, ScriptedController, score_against_baselines
+from training.datasets import sha256_file
+from training.evaluate import Controller, LearnedController, Scores, ScriptedController, score_against_baselines
 from training.experiment import ExperimentConfig, StageName, load_experiment
 from training.ppo import learn, load_checkpoint
+from training.stage_results import AnnealSummary, BCSummary, CaptureSummary
 from training.tracking import Tracker
 from training.vec_env import TownVecEnv
 
 MANIFEST = "manifest.json"
+StageResult = CaptureSummary | BCSummary | AnnealSummary | Scores
+#: Each stage's summary type (its ``result`` in the stage manifest).
+RESULT_TYPES: dict[str, type[CaptureSummary] | type[BCSummary] | type[AnnealSummary] | type[Scores]] = {
+    "capture": CaptureSummary,
+    "bc": BCSummary,
+    "anneal": AnnealSummary,
+    "evaluate": Scores,
+}
 
 
 class PipelineError(RuntimeError):
     """A stage's gate failed; the message says which and why."""
 
 
-@dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True)
 class StageRecord:
+    """A stage's run (or skip): the stage manifest's contents."""
+
     stage: str
     status: str  # "ran" or "skipped"
     input_hash: str
     outputs: dict[str, str]  # relative path -> sha256
-    result: dict[str, Any]
+    result: StageResult
     seconds: float
 
     @property
     def digest(self) -> str:
         return _sha(self.outputs)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "stage": self.stage,
+            "status": self.status,
+            "input_hash": self.input_hash,
+            "outputs": self.outputs,
+            "result": self.result.to_json(),
+            "seconds": self.seconds,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any], status: str) -> StageRecord:
+        stage = str(data["stage"])
+        result = RESULT_TYPES[stage].from_json(data["result"])
+        return cls(stage, status, str(data["input_hash"]), dict(data["outputs"]), result, float(data["seconds"]))
 
 
 def _sha(value: Any) -> str:
@@ -65,7 +93,7 @@ def _hash_outputs(stage_dir: Path, paths: list[Path]) -> dict[str, str]:
 
 def _write_json(path: Path, data: Any) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_bytes(path, json.dumps(data, indent=2, sort_keys=True, default=str).encode())
+    write_json_atomic(path, data, default=str)
 
 
 def _previous(stage_dir: Path, input_hash: str) -> StageRecord | None:
@@ -76,12 +104,15 @@ def _previous(stage_dir: Path, input_hash: str) -> StageRecord | None:
     data = json.loads(path.read_text())
     if data.get("input_hash") != input_hash:
         return None
-    outputs = data.get("outputs", {})
-    for rel, sha in outputs.items():
+    for rel, sha in data.get("outputs", {}).items():
         target = stage_dir / rel
         if not target.is_file() or sha256_file(target) != sha:
             return None
-    return StageRecord(data["stage"], "skipped", input_hash, outputs, data.get("result", {}), 0.0)
+    try:
+        record = StageRecord.from_json(data, "skipped")
+    except (KeyError, TypeError, ValueError):  # written by an older pipeline: rerun the stage
+        return None
+    return dataclasses.replace(record, seconds=0.0)
 
 
 class _ToWandb(BaseCallback):
@@ -129,7 +160,7 @@ def _video(tracker: Tracker, cfg: ExperimentConfig, key: str, path: Path, contro
 
 
 def _run_capture(cfg: ExperimentConfig, stage_dir: Path, records: dict[str, StageRecord], tracker: Tracker) -> tuple[
-    dict[str, Any], list[Path]
+    CaptureSummary, list[Path]
 ]:  # fmt: skip
     dataset = capture(cfg.capture_config(), stage_dir / "dataset", overwrite=True)
     manifest = json.loads((dataset / "manifest.json").read_text())
@@ -137,14 +168,16 @@ def _run_capture(cfg: ExperimentConfig, stage_dir: Path, records: dict[str, Stag
     tracker.table("capture/decision_actions", ["action", "count"], list(counts["decision_action_counts"].items()))
     tracker.log({f"capture/{k}": v for k, v in counts.items() if isinstance(v, int)})
     tracker.artifact(dataset, f"{cfg.name}-dataset", "dataset")
-    result = {"dataset": str(dataset), **counts}
-    return result, [dataset]
+    return CaptureSummary.from_json({"dataset": str(dataset), **counts}), [dataset]
 
 
 def _run_bc(cfg: ExperimentConfig, stage_dir: Path, records: dict[str, StageRecord], tracker: Tracker) -> tuple[
-    dict[str, Any], list[Path]
+    BCSummary, list[Path]
 ]:  # fmt: skip
-    result, _ = train_bc(records["capture"].result["dataset"], cfg.bc, out_dir=stage_dir)
+    captured = records["capture"].result
+    if not isinstance(captured, CaptureSummary):
+        raise PipelineError(f"the capture stage's record holds {type(captured).__name__}, not a capture summary")
+    result, _ = train_bc(captured.dataset, cfg.bc, out_dir=stage_dir)
     held = result.held_out
     tracker.log({"bc/held_out_accuracy": held.accuracy, "bc/train_accuracy": result.train_accuracy})
     rows = [[name, acc, held.support[name]] for name, acc in held.per_action.items()]
@@ -154,14 +187,15 @@ def _run_bc(cfg: ExperimentConfig, stage_dir: Path, records: dict[str, StageReco
     if result.checkpoint is None:  # train_bc saves whenever out_dir is given
         raise PipelineError(f"BC wrote no checkpoint under {stage_dir}")
     tracker.artifact(Path(result.checkpoint), f"{cfg.name}-bc-policy", "model")
-    summary = {"checkpoint": result.checkpoint, "held_out_accuracy": held.accuracy, "per_action": held.per_action}
+    summary = BCSummary(result.checkpoint, held.accuracy, held.per_action)
     return summary, [Path(result.checkpoint), stage_dir / "bc_result.json"]
 
 
 def _run_anneal(cfg: ExperimentConfig, stage_dir: Path, records: dict[str, StageRecord], tracker: Tracker) -> tuple[
-    dict[str, Any], list[Path]
+    AnnealSummary, list[Path]
 ]:  # fmt: skip
-    bc_weights = records["bc"].result["checkpoint"] if "bc" in records else None
+    bc = records["bc"].result if "bc" in records else None
+    bc_weights = bc.checkpoint if isinstance(bc, BCSummary) else None
 
     def train_stage(model: Any, env: TownVecEnv, ctx: anneal_lib.StageContext) -> None:
         callback = _ToWandb(tracker, f"ppo/stage{ctx.stage}")
@@ -170,41 +204,44 @@ def _run_anneal(cfg: ExperimentConfig, stage_dir: Path, records: dict[str, Stage
     record = anneal_lib.run_anneal(cfg.anneal_config(), stage_dir, bc_weights=bc_weights, train_stage=train_stage)
     columns = ["stage", "share", "attempt", "action", "self_sufficiency", "lateness", "mean_daily_return", "reasons"]
     rows = []
-    for e in record["stages"]:
-        kpis = e["eval"]["kpis"]
-        rows.append([e["stage"], e["share"], e["attempt"], e["action"], kpis.get("self_sufficiency"),
-                     kpis.get("lateness"), kpis.get("mean_daily_return"), "; ".join(e["reasons"])])  # fmt: skip
+    for e in record.stages:
+        kpis, action = e.eval.kpis, "advance" if e.advanced else "rollback"
+        rows.append([e.stage, e.share, e.attempt, action, kpis.get("self_sufficiency"),
+                     kpis.get("lateness"), kpis.get("mean_daily_return"), "; ".join(e.verdict.reasons)])  # fmt: skip
     tracker.table("anneal/stages", columns, rows)
-    for e in record["stages"]:  # a short rollout per accepted stage, all seats under that stage's policy
-        if e["action"] == "advance":
-            model = _load_policy(cfg, e["checkpoint"])
+    for e in record.stages:  # a short rollout per accepted stage, all seats under that stage's policy
+        if e.advanced:
+            model = _load_policy(cfg, e.checkpoint)
             seed = cfg.evaluate.eval.seeds[0]
-            gif = stage_dir / f"stage{e['stage']}.gif"
-            _video(tracker, cfg, f"anneal/video_stage{e['stage']}", gif, LearnedController(model), seed)
-    last_good = Path(record["last_good"])
+            gif = stage_dir / f"stage{e.stage}.gif"
+            _video(tracker, cfg, f"anneal/video_stage{e.stage}", gif, LearnedController(model), seed)
+    last_good = Path(record.last_good)
     tracker.artifact(last_good, f"{cfg.name}-policy", "model")
-    summary = {"status": record["status"], "last_good": str(last_good), "stages": len(record["stages"])}
-    return summary, [stage_dir / "anneal_results.json", last_good]
+    summary = AnnealSummary(record.status, str(last_good), len(record.stages))
+    return summary, [stage_dir / anneal_lib.RESULTS_FILE, last_good]
 
 
 def _run_evaluate(cfg: ExperimentConfig, stage_dir: Path, records: dict[str, StageRecord], tracker: Tracker) -> tuple[
-    dict[str, Any], list[Path]
+    Scores, list[Path]
 ]:  # fmt: skip
     make_town = functools.partial(townlet_env.parallel_env, **cfg.stage_town("anneal"))
-    model = _load_policy(cfg, records["anneal"].result["last_good"])
+    anneal = records["anneal"].result
+    if not isinstance(anneal, AnnealSummary):
+        raise PipelineError(f"the anneal stage's record holds {type(anneal).__name__}, not an anneal summary")
+    model = _load_policy(cfg, anneal.last_good)
     scores = score_against_baselines(make_town, LearnedController(model), cfg.evaluate.eval)
-    tracker.log({f"eval/return_{k}": v for k, v in scores["returns"].items()})
-    tracker.log({"eval/normalised_score": scores["normalised_score"]})
-    names = sorted(scores["kpis"]["learned"])
-    tracker.table("eval/kpis", ["kpi", *scores["kpis"]], [[k, *(v[k] for v in scores["kpis"].values())] for k in names])
+    tracker.log({f"eval/return_{k}": v for k, v in scores.returns.items()})
+    tracker.log({"eval/normalised_score": scores.normalised_score})
+    names = sorted(scores.kpis["learned"])
+    tracker.table("eval/kpis", ["kpi", *scores.kpis], [[k, *(v[k] for v in scores.kpis.values())] for k in names])
     seed = cfg.evaluate.eval.seeds[0]
     _video(tracker, cfg, "eval/video_learned", stage_dir / "learned.gif", LearnedController(model), seed)
     _video(tracker, cfg, "eval/video_scripted", stage_dir / "scripted.gif", ScriptedController(), seed)
-    _write_json(stage_dir / "evaluation.json", scores)
+    _write_json(stage_dir / "evaluation.json", scores.to_json())
     return scores, [stage_dir / "evaluation.json"]
 
 
-Runner = Callable[[ExperimentConfig, Path, dict[str, StageRecord], Tracker], tuple[dict[str, Any], list[Path]]]
+Runner = Callable[[ExperimentConfig, Path, dict[str, StageRecord], Tracker], tuple[StageResult, list[Path]]]
 RUNNERS: dict[str, Runner] = {
     "capture": _run_capture,
     "bc": _run_bc,
@@ -251,7 +288,7 @@ def run_experiment(
             result, outputs = RUNNERS[stage](cfg, stage_dir, records, tracker)
             record = StageRecord(stage, "ran", key, _hash_outputs(stage_dir, outputs), result,
                                  time.perf_counter() - started)  # fmt: skip
-            _write_json(stage_dir / MANIFEST, asdict(record))
+            _write_json(stage_dir / MANIFEST, record.to_json())
             records[stage] = record
             tracker.log({f"pipeline/{stage}_seconds": record.seconds})
             echo(f"[{stage}] done in {record.seconds:.1f}s")
@@ -262,23 +299,4 @@ def run_experiment(
 
 def summary_rows(records: dict[str, StageRecord]) -> list[tuple[str, str, str, str]]:
     """(stage, status, seconds, headline) per stage, for the closing table."""
-    rows = []
-    for name, rec in records.items():
-        r = rec.result
-        if name == "capture":
-            head = (
-                f"{r.get('steps', 0):,} steps, {r.get('decision_points', 0):,} decisions, {r.get('shards', 0)} shards"
-            )
-        elif name == "bc":
-            head = f"held-out accuracy {r.get('held_out_accuracy', float('nan')):.3f}"
-        elif name == "anneal":
-            head = f"{r.get('status')} after {r.get('stages')} stage attempts"
-        else:
-            learned = r.get("kpis", {}).get("learned", {})
-            nan = float("nan")
-            head = (
-                f"normalised score {r.get('normalised_score', nan):.2f}, self-sufficiency "
-                f"{learned.get('self_sufficiency', nan):.2f}, lateness {learned.get('lateness', nan):.2f}"
-            )
-        rows.append((name, rec.status, f"{rec.seconds:.1f}", head))
-    return rows
+    return [(name, rec.status, f"{rec.seconds:.1f}", rec.result.headline()) for name, rec in records.items()]

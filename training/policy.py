@@ -14,8 +14,7 @@ distribution. A checkpoint stores the layout signature and refuses any other lay
 
 from __future__ import annotations
 
-import os
-import tempfile
+import io
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -26,6 +25,7 @@ from gymnasium import spaces
 from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
 from torch import nn
 
+from townlet_env.atomic import write_bytes_atomic
 from townlet_env.observations.layout import ObservationLayout, check_signature
 
 CHECKPOINT_FORMAT = "townlet-policy"
@@ -168,14 +168,9 @@ def save_checkpoint(
         "meta": meta or {},
         "state_dict": {k: v.detach().cpu() for k, v in policy.state_dict().items()},
     }
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        th.save(body, tmp)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    buffer = io.BytesIO()
+    th.save(body, buffer)
+    write_bytes_atomic(target, buffer.getvalue())
     return target
 
 

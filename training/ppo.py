@@ -22,6 +22,7 @@ deterministic masked distribution). What remains of those rows, stated plainly:
 
 from __future__ import annotations
 
+import io
 import json
 import os
 from collections.abc import Sequence
@@ -36,6 +37,7 @@ from stable_baselines3.common.logger import configure
 from stable_baselines3.common.save_util import load_from_zip_file
 from stable_baselines3.common.utils import get_linear_fn
 
+from townlet_env.atomic import write_bytes_atomic
 from townlet_env.observations.layout import ObservationSignatureError, check_signature
 from training import policy as policy_lib
 from training.vec_env import TownVecEnv
@@ -233,10 +235,9 @@ def save_checkpoint(model: MaskablePPO, path: str | os.PathLike[str]) -> Path:
     """Write ``model`` (with its observation signature) to ``path`` atomically."""
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.tmp")
-    with tmp.open("wb") as fh:
-        model.save(fh, include=[SIGNATURE_KEY])
-    os.replace(tmp, target)
+    buffer = io.BytesIO()
+    model.save(buffer, include=[SIGNATURE_KEY])
+    write_bytes_atomic(target, buffer.getvalue())
     return target
 
 

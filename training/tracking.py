@@ -14,6 +14,7 @@ module parses the log's record framing itself; each record is W&B's own protobuf
 
 from __future__ import annotations
 
+import io
 import json
 import netrc
 import os
@@ -25,6 +26,8 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict
 from stable_baselines3.common.logger import KVWriter
+
+from townlet_env.atomic import write_bytes_atomic
 
 Mode = Literal["offline", "online", "auto", "disabled"]
 _BLOCK = 32768  # the transaction log's block size
@@ -101,9 +104,9 @@ class Tracker:
 
         path.parent.mkdir(parents=True, exist_ok=True)
         images = [Image.fromarray(f) for f in frames]
-        tmp = path.with_name(f".{path.name}.tmp")
-        images[0].save(tmp, format="GIF", save_all=True, append_images=images[1:], duration=1000 // fps, loop=0)
-        os.replace(tmp, path)
+        buffer = io.BytesIO()
+        images[0].save(buffer, format="GIF", save_all=True, append_images=images[1:], duration=1000 // fps, loop=0)
+        write_bytes_atomic(path, buffer.getvalue())
         self.run.log({key: self._wandb.Video(str(path), format="gif")})
 
     def artifact(self, path: Path, name: str, kind: str) -> None:

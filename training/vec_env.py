@@ -31,33 +31,19 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from typing import Any, Protocol
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
 from stable_baselines3.common.vec_env import VecEnv
 from stable_baselines3.common.vec_env.base_vec_env import VecEnvIndices
 
+from training.expert import Expert, ExpertFactory, expert_actions, scripted_expert
+
 #: ``(episode_seed, n_seats) -> learned seat ids``.
 SeatChooser = Callable[[int, int], Sequence[int]]
 TownObs = dict[str, np.ndarray]  # {"observation": float32[n, D], "action_mask": int8[n, A]}
 TownStep = tuple[TownObs, np.ndarray, np.ndarray, list[dict[str, Any]]]
-
-
-class SeatPolicy(Protocol):
-    """Anything that picks one valid action per seat, like ``townlet_env.scripted.ScriptedExpert``."""
-
-    def act(self, state: Any, mask: np.ndarray) -> np.ndarray: ...
-
-
-ExpertFactory = Callable[[Any, int], SeatPolicy]  # (rules, seed) -> policy
-
-
-def scripted_expert(rules: Any, seed: int) -> SeatPolicy:
-    """The default expert for scripted seats (imported lazily: it lives in ``townlet_env``)."""
-    from townlet_env.scripted import ScriptedExpert
-
-    return ScriptedExpert(rules, seed=seed)
 
 
 def all_seats(episode_seed: int, n_seats: int) -> Sequence[int]:
@@ -104,7 +90,7 @@ class TownVecEnv(VecEnv):
         super().__init__(n_towns * self.n_learned, first.observation_space(agent), first.action_space(agent))
         n, d, a = self.num_envs, self.layout.size, self.layout.n_actions
         self.seats = np.zeros((n_towns, self.n_learned), dtype=np.int64)
-        self.experts: list[SeatPolicy | None] = [None] * n_towns
+        self.experts: list[Expert | None] = [None] * n_towns
         self.episode_seeds = np.zeros(n_towns, dtype=np.int64)
         self._obs = np.zeros((n, d), dtype=np.float32)
         self._masks = np.zeros((n, a), dtype=np.int8)
@@ -246,7 +232,7 @@ class TownVecEnv(VecEnv):
         expert = self.experts[k]
         if expert is not None:
             core = town.unwrapped
-            act = np.asarray(expert.act(core.world, core.action_masks()), dtype=np.int64)
+            act = expert_actions(expert, core.world, core.action_masks())
         else:
             act = np.zeros(self.n_seats, dtype=np.int64)
         act[self.seats[k]] = self._actions[self.town_rows(k)]

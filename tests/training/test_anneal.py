@@ -13,15 +13,9 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("sb3_contrib")
 
-from training.anneal import (  # noqa: E402
-    AnnealConfig,
-    AnnealSchedule,
-    MetricRule,
-    RollbackGuard,
-    StageContext,
-    run_anneal,
-)
+from training.anneal import AnnealConfig, AnnealResult, StageContext, run_anneal  # noqa: E402
 from training.evaluate import HELD_OUT_SEED, EvalConfig  # noqa: E402
+from training.guard import AnnealSchedule, MetricRule, RollbackGuard  # noqa: E402
 from training.ppo import PPOConfig, policy_parameters  # noqa: E402
 from training.vec_env import TownVecEnv  # noqa: E402
 
@@ -106,26 +100,29 @@ def test_sabotaged_stage_is_rolled_back_and_the_share_held(tmp_path: Path) -> No
 
     record = run_anneal(cfg, tmp_path, policy_kwargs=SMALL_NET, train_stage=trainer)
 
-    assert json.loads((tmp_path / "anneal_results.json").read_text()) == json.loads(json.dumps(record))
-    first, sabotaged, retry = record["stages"][:3]
-    assert first["action"] == "advance" and first["reasons"] == []
+    on_disk = json.loads((tmp_path / "anneal_results.json").read_text())
+    assert on_disk == json.loads(json.dumps(record.to_json()))
+    assert AnnealResult.from_json(on_disk).to_json() == on_disk, "the file reads back into the same record"
+    first, sabotaged, retry = on_disk["stages"][:3]  # the file keeps its keys
+    assert first["action"] == "advance" and first["reasons"] == [] and "restored" not in first
     assert sabotaged["action"] == "rollback" and sabotaged["share"] == 1.0
     assert sabotaged["reasons"] and all("vs previous stage" in r for r in sabotaged["reasons"])
-    assert sabotaged["restored"] == first["checkpoint"] == record["last_good"]
+    assert sabotaged["restored"] == first["checkpoint"] == record.last_good
     assert (retry["stage"], retry["attempt"], retry["share"]) == (1, 1, 1.0), "the share is held"
+    assert [a.advanced for a in record.stages[:2]] == [True, False]
     # The retry started from the last good checkpoint, not from the sabotaged weights.
     (_, _, good), (_, _, at_retry) = seen[1], seen[2]
     assert seen[2][:2] == (1, 1)
     for k, v in good.items():
         np.testing.assert_array_equal(at_retry[k], v)
-    assert record["status"] in {"held", "complete"}
-    if record["status"] == "held":
-        assert record["held_at_share"] == 1.0 and len(record["stages"]) == 3
+    assert record.status in {"held", "complete"}
+    if record.status == "held":
+        assert record.held_at_share == 1.0 and len(record.stages) == 3
     assert Path(sabotaged["checkpoint"]).exists() and Path(first["checkpoint"]).exists()
 
 
 def test_real_ppo_stages_run_end_to_end(tmp_path: Path) -> None:
-    from training.vec_env import scripted_expert
+    from training.expert import scripted_expert
 
     cfg = AnnealConfig(
         shares=(0.5, 1.0),
@@ -138,7 +135,7 @@ def test_real_ppo_stages_run_end_to_end(tmp_path: Path) -> None:
         baseline_tolerance=None,
     )
     record = run_anneal(cfg, tmp_path, policy_kwargs=SMALL_NET, expert=scripted_expert)
-    assert record["status"] == "complete"
-    assert [(s["stage"], s["learned_seats_per_town"]) for s in record["stages"]] == [(0, 2), (1, 4)]
-    assert record["stages"][1]["timesteps"] > record["stages"][0]["timesteps"] >= 64
+    assert record.status == "complete"
+    assert [(s.stage, s.learned_seats_per_town) for s in record.stages] == [(0, 2), (1, 4)]
+    assert record.stages[1].timesteps > record.stages[0].timesteps >= 64
     assert (tmp_path / "logs" / "stage1_try0" / "progress.csv").exists()

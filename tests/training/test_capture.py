@@ -13,8 +13,9 @@ import townlet_env
 from townlet_env.scripted import ScriptedExpert
 from townlet_env.world.rules import Rules
 from townlet_env.world.state import WorldState
+from training.audit import audit
 from training.capture import CaptureConfig, capture, rollout, scenario_config
-from training.datasets import audit, load_dataset
+from training.datasets import load_dataset
 from training.scenarios import SCENARIOS, OutageHook, ScenarioError, get_scenario
 
 LAYOUT = townlet_env.parallel_env().unwrapped.layout
@@ -138,3 +139,13 @@ def test_unknown_scenario_and_unknown_keys_are_refused() -> None:
         get_scenario("blackout")
     with pytest.raises(ValueError, match="extra"):
         CaptureConfig(seedz=(1,))  # type: ignore[call-arg]
+
+
+def test_the_town_config_owns_obs_variant_and_action_mode() -> None:
+    with pytest.raises(ValueError, match="obs_variant is a town setting"):
+        CaptureConfig(obs_variant="full")  # type: ignore[call-arg]
+    compact = townlet_env.make_config(obs_variant="compact")
+    assert scenario_config(compact, get_scenario("baseline"), CaptureConfig(), 0).obs_variant == "compact"
+    primitive = townlet_env.make_config(action_mode="primitive")
+    with pytest.raises(ValueError, match="capture scenario 'baseline': training plays the option action space"):
+        scenario_config(primitive, get_scenario("baseline"), CaptureConfig(), 0)

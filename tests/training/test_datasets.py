@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 
 import townlet_env
-from training.cli import main as cli_main
-from training.datasets import MANIFEST, audit, load_dataset, sha256_file, to_transitions
+from training.audit import audit
+from training.cli import DATASET
+from training.datasets import MANIFEST, load_dataset, sha256_file, to_transitions
 
 pytest.importorskip("imitation")
 pytestmark = pytest.mark.train
@@ -44,7 +45,7 @@ def first_shard(path: Path) -> str:
 
 
 def test_clean_dataset_passes_the_cli(dataset_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert cli_main(["dataset", "audit", str(dataset_path)]) == 0
+    assert DATASET(["audit", str(dataset_path)]) == 0
     assert "OK" in capsys.readouterr().out
 
 
@@ -56,7 +57,7 @@ def test_tampered_byte_fails_naming_the_file(copy: Path, capsys: pytest.CaptureF
     report = audit(copy)
     assert not report.ok
     assert any(p.startswith(f"{name}: SHA-256 mismatch") for p in report.problems), report.problems
-    assert cli_main(["dataset", "audit", str(copy)]) == 1
+    assert DATASET(["audit", str(copy)]) == 1
     assert f"{name}: SHA-256 mismatch" in capsys.readouterr().out
 
 
@@ -125,7 +126,7 @@ def test_signature_mismatch_is_refused(dataset_path: Path, copy: Path) -> None:
 def test_not_a_dataset(tmp_path: Path) -> None:
     report = audit(tmp_path)
     assert not report.ok and "manifest.json: missing" in report.problems[0]
-    assert cli_main(["dataset", "audit", str(tmp_path)]) == 1
+    assert DATASET(["audit", str(tmp_path)]) == 1
 
 
 def test_transitions_are_dictobs_with_true_next_observations(dataset_path: Path) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import json
 from typing import Any
 
 import numpy as np
@@ -16,6 +17,7 @@ from training.evaluate import (
     EvalConfig,
     LearnedController,
     RandomController,
+    Scores,
     ScriptedController,
     evaluate,
     normalised_score,
@@ -106,6 +108,7 @@ def test_learned_controller_respects_masks_and_is_reproducible(model: Any) -> No
 def test_score_against_baselines(model: Any) -> None:
     cfg = EvalConfig(seeds=(HELD_OUT_SEED,), max_ticks=720)
     out = score_against_baselines(make_town, LearnedController(model), cfg)
-    r = out["returns"]
-    assert set(r) == {"learned", "scripted", "random"}
-    assert out["normalised_score"] == pytest.approx((r["learned"] - r["random"]) / (r["scripted"] - r["random"]))
+    r = out.returns
+    assert set(r) == {"learned", "scripted", "random"} == set(out.kpis)
+    assert out.normalised_score == pytest.approx((r["learned"] - r["random"]) / (r["scripted"] - r["random"]))
+    assert Scores.from_json(json.loads(json.dumps(out.to_json()))) == out

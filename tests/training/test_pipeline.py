@@ -41,7 +41,10 @@ def _write(tmp_path: Path, data: dict) -> Path:
         ({"bc": {"epocs": 2}}, "bc.epocs: unknown key"),
         ({"stages": ["bc", "capture"]}, "subsequence"),
         ({"stages": ["capture", "evaluate"]}, "stage 'evaluate' needs ['anneal']"),
-        ({"capture": {"obs_variant": "full"}}, "differs from town obs_variant"),
+        ({"capture": {"obs_variant": "full"}}, "obs_variant is a town setting"),
+        ({"capture": {"overrides": {"obs_variant": "full"}}}, "capture.overrides.obs_variant"),
+        ({"anneal": {"town": {"action_mode": "option"}}}, "anneal.town.action_mode"),
+        ({"town": {"action_mode": "primitive"}}, "town.action_mode: training plays the option action space"),
         ({"evaluate": {"eval": {"seeds": [0]}}}, "are also capture seeds"),
         ({"town": {"num_agnets": 3}}, "num_agnets"),
     ],
@@ -117,11 +120,11 @@ def test_failed_bc_gate_stops_the_run_without_a_bc_manifest(tmp_path: Path, monk
 
 
 def test_townlet_run_reports_a_bad_experiment_and_exits_1(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from training.cli import main
+    from training.cli import RUN
 
     data = yaml.safe_load(TINY.read_text())
     data["anneal"]["sharez"] = [1.0]
     path = _write(tmp_path, data)
-    assert main(["run", str(path), "--runs-dir", str(tmp_path / "runs")]) == 1
+    assert RUN([str(path), "--runs-dir", str(tmp_path / "runs")]) == 1
     err = capsys.readouterr().err
     assert "anneal.sharez" in err and str(path) in err

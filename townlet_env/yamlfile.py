@@ -1,0 +1,79 @@
+"""Reading a YAML file into a validated model, with errors that name the file and the key.
+
+Configs, manifests and training experiments all load the same way: read the bytes, parse
+them with the duplicate-key-refusing loader of :mod:`townlet_env.yamlio`, require a
+mapping at the top level, and validate it with a pydantic model. Every failure on that
+path becomes one exception of the caller's error class whose message has one line per
+problem, ``FILE: dotted.key: message``, so a user can go straight to the offending line.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from townlet_env.yamlio import DuplicateKeyError, load_yaml
+
+ModelT = TypeVar("ModelT", bound=BaseModel)
+
+#: What the top level of a file must be, said in the error when it is not.
+MAPPING = "a mapping of keys to values"
+
+
+def format_validation_error(source: str, err: ValidationError) -> str:
+    """One line per problem: ``source: dotted.key: message``."""
+    lines = []
+    for e in err.errors():
+        loc = ".".join(str(p) for p in e["loc"]) or "<root>"
+        msg = e["msg"]
+        if e["type"] == "extra_forbidden":
+            msg = "unknown key (check its spelling against docs/environment.md)"
+        lines.append(f"{source}: {loc}: {msg}")
+    return "\n".join(lines)
+
+
+def read_mapping(path: Path, error: type[ValueError], top_level: str = MAPPING) -> tuple[bytes, dict[str, Any]]:
+    """The file's bytes and its YAML mapping.
+
+    Args:
+        path: the YAML file.
+        error: the exception class to raise (``ConfigError``, ``ManifestError``, ...).
+        top_level: what the top level must be, for the message when it is not a mapping.
+
+    Raises:
+        error: the file is missing or unreadable, is not valid YAML, repeats a key, or its
+            top level is not a mapping; the message starts with the path.
+
+    """
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise error(f"{path}: file not found") from None
+    except OSError as exc:
+        raise error(f"{path}: cannot read the file: {exc.strerror or exc}") from None
+    try:
+        data = load_yaml(raw)
+    except DuplicateKeyError as exc:
+        raise error(f"{path}: {exc}") from None
+    except yaml.YAMLError as exc:
+        detail = " ".join(str(exc).split())
+        raise error(f"{path}: not valid YAML: {detail}") from None
+    if not isinstance(data, dict):
+        raise error(f"{path}: top level must be {top_level}")
+    return raw, data
+
+
+def validate(model: type[ModelT], data: Any, source: str, error: type[ValueError]) -> ModelT:
+    """``model.model_validate(data)``, with a validation failure raised as ``error``.
+
+    Raises:
+        error: one line per problem, each naming ``source`` and the dotted key.
+
+    """
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise error(format_validation_error(source, exc)) from None

@@ -1,0 +1,80 @@
+"""What each pipeline stage hands the next: typed, frozen summaries with a JSON form.
+
+A stage's summary is stored under ``result`` in its ``manifest.json`` (the keys below are
+that file's keys) and read back when a rerun skips the stage, so a later stage reads the
+same typed value whether the stage ran now or earlier. The evaluate stage's summary is
+:class:`training.evaluate.Scores`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from typing import Any
+
+
+@dataclasses.dataclass(frozen=True)
+class CaptureSummary:
+    """The captured dataset and its counts (as the dataset manifest's ``counts``)."""
+
+    dataset: str
+    shards: int
+    steps: int
+    decision_points: int
+    episodes: int
+    decision_action_counts: dict[str, int]
+
+    def to_json(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> CaptureSummary:
+        return cls(
+            str(data["dataset"]),
+            int(data["shards"]),
+            int(data["steps"]),
+            int(data["decision_points"]),
+            int(data["episodes"]),
+            dict(data["decision_action_counts"]),
+        )
+
+    def headline(self) -> str:
+        return f"{self.steps:,} steps, {self.decision_points:,} decisions, {self.shards} shards"
+
+
+@dataclasses.dataclass(frozen=True)
+class BCSummary:
+    """The cloned policy's checkpoint and its held-out accuracy."""
+
+    checkpoint: str
+    held_out_accuracy: float
+    per_action: dict[str, float | None]
+
+    def to_json(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> BCSummary:
+        return cls(str(data["checkpoint"]), float(data["held_out_accuracy"]), dict(data["per_action"]))
+
+    def headline(self) -> str:
+        return f"held-out accuracy {self.held_out_accuracy:.3f}"
+
+
+@dataclasses.dataclass(frozen=True)
+class AnnealSummary:
+    """How the anneal ended and the policy it released."""
+
+    status: str
+    last_good: str
+    stages: int  #: stage attempts made, rollbacks included
+
+    def to_json(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> AnnealSummary:
+        return cls(str(data["status"]), str(data["last_good"]), int(data["stages"]))
+
+    def headline(self) -> str:
+        return f"{self.status} after {self.stages} stage attempts"
