@@ -107,7 +107,7 @@ def test_every_problem_is_reported_not_just_the_first(tmp_path: Path) -> None:
 def test_overrides_are_validated_too() -> None:
     with pytest.raises(ConfigError, match=r"max_ticks"):
         make_config(max_ticks=0)
-    with pytest.raises(ConfigError, match=r"lifecycle: .*respawn_delay"):
+    with pytest.raises(ConfigError, match=r"lifecycle=.* \(keyword argument\): .*respawn_delay"):
         make_config(lifecycle={"respawn_delay": (5, 1)})
 
 
@@ -170,3 +170,19 @@ def test_job_order_in_the_yaml_does_not_change_the_town() -> None:
     a.reset(seed=3)
     b.reset(seed=3)
     assert a.unwrapped.world.digest() == b.unwrapped.world.digest()
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"obs_variant": "bogus"}, "obs_variant='bogus' (keyword argument): choose 'full', 'hybrid' or 'compact'"),
+        ({"action_mode": "prim"}, "action_mode='prim' (keyword argument): choose 'option' or 'primitive'"),
+        ({"max_tick": 3}, "max_tick=3 (keyword argument): unknown key"),
+        ({"needs": {"decay": {"hunger": "x"}}}, "needs.decay.hunger='x' (keyword argument): Input should be a valid"),
+    ],
+)
+def test_a_bad_keyword_argument_is_blamed_not_the_file(kwargs: dict, message: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        townlet_env.parallel_env(**kwargs)
+    assert str(err.value).startswith(message)
+    assert "default.yaml" not in str(err.value)

@@ -281,8 +281,7 @@ def load_config(path: str | Path | None = None, **overrides: Any) -> TownConfig:
     """
     source = Path(path) if path is not None else DATA_DIR / "default.yaml"
     _, data = read_mapping(source, ConfigError)
-    label = f"{source} (with overrides {sorted(overrides)})" if overrides else str(source)
-    return validate(TownConfig, deep_merge(data, overrides), label, ConfigError)
+    return validate(TownConfig, deep_merge(data, overrides), str(source), ConfigError, overrides)
 
 
 def make_config(**overrides: Any) -> TownConfig:

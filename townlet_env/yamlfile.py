@@ -9,6 +9,7 @@ problem, ``FILE: dotted.key: message``, so a user can go straight to the offendi
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -23,16 +24,35 @@ ModelT = TypeVar("ModelT", bound=BaseModel)
 MAPPING = "a mapping of keys to values"
 
 
-def format_validation_error(source: str, err: ValidationError) -> str:
-    """One line per problem: ``source: dotted.key: message``."""
+def format_validation_error(source: str, err: ValidationError, overrides: Mapping[str, Any] | None = None) -> str:
+    """One line per problem: ``source: dotted.key: message``.
+
+    A problem in one of ``overrides`` (keyword arguments merged over the file) blames the
+    keyword argument and its value instead of the file: ``obs_variant='bogus' (keyword
+    argument): choose 'full', 'hybrid' or 'compact'``.
+    """
     lines = []
     for e in err.errors():
         loc = ".".join(str(p) for p in e["loc"]) or "<root>"
         msg = e["msg"]
         if e["type"] == "extra_forbidden":
             msg = "unknown key (check its spelling against docs/environment.md)"
-        lines.append(f"{source}: {loc}: {msg}")
+        elif e["type"] == "literal_error":
+            msg = f"choose {e.get('ctx', {}).get('expected', msg)}"
+        found, value = _lookup(overrides or {}, e["loc"])
+        where = f"{loc}={value!r} (keyword argument)" if found else f"{source}: {loc}"
+        lines.append(f"{where}: {msg}")
     return "\n".join(lines)
+
+
+def _lookup(data: Mapping[str, Any], loc: tuple[int | str, ...]) -> tuple[bool, Any]:
+    """Whether ``loc`` names a value inside ``data``, and that value."""
+    value: Any = data
+    for key in loc:
+        if not isinstance(value, Mapping) or key not in value:
+            return False, None
+        value = value[key]
+    return bool(loc), value
 
 
 def read_mapping(path: Path, error: type[ValueError], top_level: str = MAPPING) -> tuple[bytes, dict[str, Any]]:
@@ -66,14 +86,23 @@ def read_mapping(path: Path, error: type[ValueError], top_level: str = MAPPING) 
     return raw, data
 
 
-def validate(model: type[ModelT], data: Any, source: str, error: type[ValueError]) -> ModelT:
+def validate(
+    model: type[ModelT], data: Any, source: str, error: type[ValueError], overrides: Mapping[str, Any] | None = None
+) -> ModelT:
     """``model.model_validate(data)``, with a validation failure raised as ``error``.
 
+    Args:
+        model: the pydantic model.
+        data: the merged mapping to validate.
+        source: the file (or other origin) that ``data`` came from, named in messages.
+        error: the exception class to raise.
+        overrides: keyword arguments merged into ``data``; problems in them blame the argument.
+
     Raises:
-        error: one line per problem, each naming ``source`` and the dotted key.
+        error: one line per problem, each naming ``source`` (or the keyword argument) and the dotted key.
 
     """
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        raise error(format_validation_error(source, exc)) from None
+        raise error(format_validation_error(source, exc, overrides)) from None
