@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 import townlet_env
-from townlet_env.rewards.engine import TERMINAL, TERMS
+from townlet_env.rewards.engine import T_TERMINAL, TERMS
 from townlet_env.rewards.guard import RewardGuard, RewardGuardError
 from townlet_env.world.systems.lifecycle import FAINT
 
@@ -231,6 +231,6 @@ def test_terminal_penalty_reaches_the_learner_through_step() -> None:
         for a, info in infos.items():
             if info["identity_ended"]:
                 seen += 1
-                assert info["reward_terms"][TERMINAL] == pytest.approx(penalty)
+                assert info["reward_terms"][T_TERMINAL] == pytest.approx(penalty)
                 assert rewards[a] <= penalty + 1e-6
     assert seen >= 1

@@ -1,4 +1,9 @@
-"""The fixed, enumerated action spaces. Ids never depend on config or encounter order."""
+"""The fixed, enumerated action spaces. Ids never depend on config or encounter order.
+
+The plain-int constants (``OPT_*``, ``N_OPTIONS``, ``N_PRIMITIVES``) are the one home of the
+option ids for hot code: enum attribute access is slow in Python loops and unavailable
+inside numba kernels, which read module-level ints as compile-time constants.
+"""
 
 from __future__ import annotations
 
@@ -28,6 +33,18 @@ class Primitive(IntEnum):
     WEST = 4
     INTERACT = 5  #: queue for / keep using the adjacent object's first affordance
     CHAT = 6  #: chat with an agent on the same or an adjacent tile
+
+
+N_OPTIONS = len(Option)
+N_PRIMITIVES = len(Primitive)
+OPT_WAIT = int(Option.WAIT)
+OPT_EAT = int(Option.EAT)
+OPT_COOK = int(Option.COOK)
+OPT_WASH = int(Option.WASH)
+OPT_SLEEP = int(Option.SLEEP)
+OPT_WORK = int(Option.WORK)
+OPT_CHAT = int(Option.CHAT)
+OPT_GO_HOME = int(Option.GO_HOME)
 
 
 def action_names(mode: str) -> list[str]:

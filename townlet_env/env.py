@@ -19,7 +19,7 @@ import numpy as np
 from gymnasium import spaces
 from pettingzoo import ParallelEnv
 
-from townlet_env.actions import Option, Primitive
+from townlet_env.actions import N_OPTIONS, N_PRIMITIVES
 from townlet_env.config import TownConfig, make_config
 from townlet_env.observations.variants import Variant
 from townlet_env.render import render_ansi, render_rgb
@@ -53,7 +53,7 @@ class TownletParallelEnv(ParallelEnv):
         self.possible_agents = [f"agent_{i}" for i in range(n)]
         self.seat_index = {a: i for i, a in enumerate(self.possible_agents)}
         self._agent_set = frozenset(self.possible_agents)
-        self.n_actions = len(Option) if self.config.action_mode == "option" else len(Primitive)
+        self.n_actions = N_OPTIONS if self.rules.option_mode else N_PRIMITIVES
         self.variant = Variant(self.rules, self.config.obs_variant, self.n_actions)
         self.layout = self.variant.layout
         self._obs_space = self.variant.space()

@@ -35,16 +35,27 @@ from typing import Any
 
 import numpy as np
 
-from townlet_env.actions import Option
+from townlet_env.actions import (
+    N_OPTIONS,
+    OPT_CHAT,
+    OPT_COOK,
+    OPT_EAT,
+    OPT_GO_HOME,
+    OPT_SLEEP,
+    OPT_WAIT,
+    OPT_WASH,
+    OPT_WORK,
+)
 from townlet_env.config import TICKS_PER_DAY
 from townlet_env.world.rules import Rules
 from townlet_env.world.state import WorldState
+from townlet_env.world.systems.navigation import chat_targets
 
-WAIT, EAT, COOK, WASH = int(Option.WAIT), int(Option.EAT), int(Option.COOK), int(Option.WASH)
-SLEEP, WORK, CHAT, GO_HOME = int(Option.SLEEP), int(Option.WORK), int(Option.CHAT), int(Option.GO_HOME)
 KEEP, NEED = -1, -2  # in the priority list: continue the current option / serve the lowest need
 #: Rule outcomes, highest priority first (see :meth:`ScriptedExpert.act`).
-PRIORITY = np.array([NEED, KEEP, CHAT, WORK, NEED, WORK, SLEEP, CHAT, CHAT, GO_HOME, WAIT])
+PRIORITY = np.array(
+    [NEED, KEEP, OPT_CHAT, OPT_WORK, NEED, OPT_WORK, OPT_SLEEP, OPT_CHAT, OPT_CHAT, OPT_GO_HOME, OPT_WAIT]
+)
 _CRIT, _KEEP, _WORK_CHAT, _WORK, _WANT, _EARLY, _BED, _CHATTING, _CHAT, _AWAY, _IDLE = range(len(PRIORITY))
 BIG = 1 << 20
 # Integer table columns: workplace field, travel at which work is due, travel at which the
@@ -153,9 +164,8 @@ class ScriptedExpert:
         self._ints, self._flags, self._thr = _schedule_tables(rules, self.params)
         self._dist = town.dist
         self._home_field = town.first_home_field
-        self._need_opts = np.array([EAT, WASH, SLEEP])
-        self._friend_score = np.array([1.0, 1.0, -1.0], dtype=np.float32)
-        self._is_chore = np.isin(np.arange(len(Option)), [EAT, COOK, WASH])
+        self._need_opts = np.array([OPT_EAT, OPT_WASH, OPT_SLEEP])
+        self._is_chore = np.isin(np.arange(N_OPTIONS), [OPT_EAT, OPT_COOK, OPT_WASH])
         eat_type = rules.aff_type[rules.opt_eat]
         self._fridges = np.flatnonzero(town.obj_type == eat_type)
         self._meal_stock = rules.aff_consumes[rules.opt_eat]
@@ -194,14 +204,14 @@ class ScriptedExpert:
         soon = travel >= ints[:, _SOON_AT]
         option = state.option
         needs = state.needs
-        thr = self._thr[job, minute, soon + 2 * (option == SLEEP)]
+        thr = self._thr[job, minute, soon + 2 * (option == OPT_SLEEP)]
         want = needs < thr
         crit = needs < p.critical
         allowed = mask != 0
         need_ok = allowed[:, self._need_opts]
         hungry = needs[:, 0] < p.eat_low  # cooking is for real hunger, not for topping up
         if (hungry & ~need_ok[:, 0]).any():
-            need_ok[:, 0] |= hungry & allowed[:, COOK] & self._cook_instead(state)
+            need_ok[:, 0] |= hungry & allowed[:, OPT_COOK] & self._cook_instead(state)
         free = flags[:, _FREE] & ~working
 
         # The need to serve, if any: the lowest of those wanted (critical ones are lowest).
@@ -211,14 +221,14 @@ class ScriptedExpert:
         hit = np.zeros((n, len(PRIORITY)), dtype=bool)
         hit[:, _CRIT] = (crit & need_ok).any(axis=1)
         hit[:, _KEEP] = self._is_chore[option] & ~(working & (state.running < 0))
-        hit[:, _WORK] = working & allowed[:, WORK]
+        hit[:, _WORK] = working & allowed[:, OPT_WORK]
         hit[:, _WANT] = serve.any(axis=1)
-        hit[:, _EARLY] = flags[:, _MORNING] & soon & allowed[:, WORK]
+        hit[:, _EARLY] = flags[:, _MORNING] & soon & allowed[:, OPT_WORK]
         hit[:, _BED] = flags[:, _BEDTIME]
-        hit[:, _CHATTING] = (option == CHAT) & (state.commit_until > state.tick + self._chat_since)
+        hit[:, _CHATTING] = (option == OPT_CHAT) & (state.commit_until > state.tick + self._chat_since)
         # Chats (every ``chat_every`` minutes): with a coworker at arm's length during the
         # shift, or with a friend nearby in free time when there is nothing better to do.
-        chat = allowed[:, CHAT] & ((flags[:, _SHIFT] & state.arrived) | (free & ~soon))
+        chat = allowed[:, OPT_CHAT] & ((flags[:, _SHIFT] & state.arrived) | (free & ~soon))
         if minute % p.chat_every == 0 and chat.any():
             chat &= ~hit[:, :_WORK_CHAT].any(axis=1) & (needs.min(axis=1) > p.chat_needs)
             chat[free] &= ~hit[free, _WORK:_CHAT].any(axis=1)
@@ -232,11 +242,11 @@ class ScriptedExpert:
         hit[:, _IDLE] = True
         choice = PRIORITY[hit.argmax(axis=1)]
         choice = np.where(choice == NEED, need_opt, np.where(choice == KEEP, option, choice))
-        choice = np.where((choice == EAT) & ~allowed[:, EAT] & hungry, COOK, choice)
+        choice = np.where((choice == OPT_EAT) & ~allowed[:, OPT_EAT] & hungry, OPT_COOK, choice)
         rows = np.arange(n)
         valid = allowed[rows, choice]
         if not valid.all():  # committed seats, or a fallback that is masked
-            fallback = np.where(allowed[:, GO_HOME] & hit[:, _AWAY], GO_HOME, WAIT)
+            fallback = np.where(allowed[:, OPT_GO_HOME] & hit[:, _AWAY], OPT_GO_HOME, OPT_WAIT)
             choice = np.where(valid, choice, fallback)
             choice = np.where(allowed[rows, choice], choice, allowed.argmax(axis=1))
         return choice.astype(np.int64)
@@ -249,19 +259,11 @@ class ScriptedExpert:
     def _chat_ok(self, state: WorldState, chat: np.ndarray, reach: np.ndarray) -> np.ndarray:
         """Per seat: the env's chat target (best friend, else nearest) is within ``reach`` and no rival."""
         seats = np.flatnonzero(chat)
-        k = np.arange(seats.size)
-        others = state.tie_other[seats]
-        vals = state.tie_vals[seats]
-        score = vals @ self._friend_score  # trust + familiarity - rivalry, as the env's chat target (options._targets)
-        score[(others < 0) | (score <= 0) | ~state.alive[others]] = -np.inf
-        best = score.argmax(axis=1)
-        pos = state.pos.astype(np.int32)
-        d = np.abs(pos[seats, None, :] - pos[None, :, :]).sum(axis=2)  # [k, N] Manhattan
-        d[:, ~state.alive] = BIG
-        d[k, seats] = BIG
-        has_friend = score[k, best] > -np.inf
-        target = np.where(has_friend, others[k, best], d.argmin(axis=1))
-        rivalry = np.where(others == target[:, None], vals[:, :, 2], 0.0).max(axis=1)
+        target = chat_targets(seats, state.tie_other, state.tie_vals, state.alive, state.pos)
+        found = target >= 0
+        seats, target = seats[found], target[found]
+        rivalry = np.where(state.tie_other[seats] == target[:, None], state.tie_vals[seats, :, 2], 0.0).max(axis=1)
+        d = np.abs(state.pos[seats].astype(np.int32) - state.pos[target]).sum(axis=1)
         ok = np.zeros(len(chat), dtype=bool)
-        ok[seats] = (rivalry <= self.params.avoid_rivalry) & (d[k, target] <= reach[seats])
+        ok[seats] = (rivalry <= self.params.avoid_rivalry) & (d <= reach[seats])
         return ok

@@ -17,9 +17,14 @@ clip of 0.1; a starving agent sits near -0.015.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
 import numpy as np
 from numba import njit
 
+from townlet_env.jit import bind
+from townlet_env.memo import once_per
 from townlet_env.world.rules import Rules
 from townlet_env.world.state import WorldState
 from townlet_env.world.systems.employment import ShiftOutcome
@@ -27,9 +32,43 @@ from townlet_env.world.systems.lifecycle import EVICTED, FAINT
 from townlet_env.world.systems.relationships import tie
 
 TERMS = ("survival", "needs", "wage", "punctuality", "lateness", "social", "terminal")
-TERMINAL = TERMS.index("terminal")
-SOCIAL = TERMS.index("social")
+# Column of each term in the breakdown (plain ints, so kernels read them as constants).
+T_SURVIVAL = TERMS.index("survival")
+T_NEEDS = TERMS.index("needs")
+T_WAGE = TERMS.index("wage")
+T_PUNCTUALITY = TERMS.index("punctuality")
+T_LATENESS = TERMS.index("lateness")
+T_SOCIAL = TERMS.index("social")
+T_TERMINAL = TERMS.index("terminal")
 SOCIAL_NEED_FLOOR = 0.15
+
+
+class RewardWeights(NamedTuple):
+    """The reward config's per-tick weights as float32 (the precision the terms are kept in)."""
+
+    survival: np.float32
+    needs_scale: np.float32
+    wage_scale: np.float32
+    punctuality: np.float32
+    lateness: np.float32
+    faint: np.float32
+    eviction: np.float32
+    need_weights: np.ndarray  # float32[3] per need, in ``NEEDS`` order
+
+
+def _build_weights(rules: Rules) -> RewardWeights:
+    rw = rules.config.rewards
+    f32 = np.float32
+    return RewardWeights(
+        survival=f32(rw.survival),
+        needs_scale=f32(rw.needs_scale),
+        wage_scale=f32(rw.wage_scale),
+        punctuality=f32(rw.punctuality_bonus),
+        lateness=f32(rw.lateness_penalty),
+        faint=f32(rw.faint_penalty),
+        eviction=f32(rw.eviction_penalty),
+        need_weights=rules.need_weights,
+    )
 
 
 def reward_terms(
@@ -43,23 +82,40 @@ def reward_terms(
     cfg = rules.config.rewards
     terms = np.empty((state.n_agents, len(TERMS)), dtype=np.float32)
     totals = np.empty(state.n_agents, dtype=np.float64)
-    _terms(terms, totals, rules.reward_consts, state.alive, reasons, state.needs, rules.need_weights, shift.wage,
-           shift.on_time, shift.late, shift.absent)  # fmt: skip
+    k = once_per(state, _bind_terms, rules)
+    k.kernel(terms, totals, k.weights, state.alive, reasons, state.needs, shift.wage, shift.on_time, shift.late,
+             shift.absent)  # fmt: skip
     if chat_partner is not None and rules.config.features.social_rewards:
         for i in np.flatnonzero(chat_partner >= 0).tolist():
             if state.needs[i].min() < SOCIAL_NEED_FLOOR:
                 continue
             trust, fam, _ = tie(state, i, int(chat_partner[i])).tolist()
-            terms[i, SOCIAL] = cfg.chat_base + cfg.chat_trust * trust + cfg.chat_familiarity * fam
-            totals[i] += terms[i, SOCIAL]
+            terms[i, T_SOCIAL] = cfg.chat_base + cfg.chat_trust * trust + cfg.chat_familiarity * fam
+            totals[i] += terms[i, T_SOCIAL]
     return terms, totals
 
 
-@njit(cache=True)
-def _terms(terms, totals, consts, alive, reasons, needs, weights, wage, on_time, late, absent):
-    survival, needs_scale, wage_scale, punctuality, lateness, faint, eviction = (
-        consts[0], consts[1], consts[2], consts[3], consts[4], consts[5], consts[6],
+class _Terms(NamedTuple):
+    weights: RewardWeights
+    kernel: Callable[..., Any]
+
+
+def _bind_terms(state: WorldState, rules: Rules) -> _Terms:
+    weights = _build_weights(rules)
+    n = state.n_agents
+    seat_f32, seat_bool = np.zeros(n, np.float32), np.zeros(n, np.bool_)
+    # The types every tick passes (employment's float32 wages and bool flags, the lifecycle's
+    # int8 reasons); a call with another dtype raises TypeError. Looked up now, not at import.
+    kernel = bind(
+        _terms, np.zeros((n, len(TERMS)), np.float32), np.zeros(n), weights, state.alive, np.zeros(n, np.int8),
+        state.needs, seat_f32, seat_bool, seat_bool, seat_bool,
     )  # fmt: skip
+    return _Terms(weights, kernel)
+
+
+@njit(cache=True)
+def _terms(terms, totals, w, alive, reasons, needs, wage, on_time, late, absent):
+    weights = w.need_weights
     w_sum = weights[0] + weights[1] + weights[2]
     for i in range(alive.shape[0]):
         counted = alive[i] or reasons[i] > 0
@@ -67,13 +123,13 @@ def _terms(terms, totals, consts, alive, reasons, needs, weights, wage, on_time,
         for k in range(3):
             d = 1.0 - needs[i, k]
             penalty += weights[k] * d * d
-        terms[i, 0] = survival if alive[i] else 0.0
-        terms[i, 1] = -needs_scale * penalty / w_sum if counted else 0.0
-        terms[i, 2] = wage_scale * wage[i]
-        terms[i, 3] = punctuality if on_time[i] else 0.0
-        terms[i, 4] = lateness if (late[i] or absent[i]) else 0.0
-        terms[i, 5] = 0.0
-        terms[i, 6] = faint if reasons[i] == FAINT else (eviction if reasons[i] == EVICTED else 0.0)
+        terms[i, T_SURVIVAL] = w.survival if alive[i] else 0.0
+        terms[i, T_NEEDS] = -w.needs_scale * penalty / w_sum if counted else 0.0
+        terms[i, T_WAGE] = w.wage_scale * wage[i]
+        terms[i, T_PUNCTUALITY] = w.punctuality if on_time[i] else 0.0
+        terms[i, T_LATENESS] = w.lateness if (late[i] or absent[i]) else 0.0
+        terms[i, T_SOCIAL] = 0.0
+        terms[i, T_TERMINAL] = w.faint if reasons[i] == FAINT else (w.eviction if reasons[i] == EVICTED else 0.0)
         total = 0.0
         for k in range(terms.shape[1]):
             total += terms[i, k]

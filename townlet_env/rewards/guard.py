@@ -17,17 +17,33 @@ a guard changed it.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import numpy as np
 from numba import njit
 from pettingzoo.utils.wrappers import BaseParallelWrapper
 
-from townlet_env.rewards.engine import TERMINAL, TERMS
+from townlet_env.jit import bind
+from townlet_env.memo import once_per
+from townlet_env.rewards.engine import T_TERMINAL, TERMS
 
 
 class RewardGuardError(FloatingPointError):
     """A reward term was NaN or infinite."""
+
+
+class GuardLimits(NamedTuple):
+    """The ``rewards.clip`` config, as the guard kernel reads it."""
+
+    per_tick: float
+    per_episode: float
+    death_window_ticks: int
+
+
+class _Guard(NamedTuple):
+    limits: GuardLimits
+    kernel: Callable[..., Any]
 
 
 class RewardGuard(BaseParallelWrapper):
@@ -57,13 +73,12 @@ class RewardGuard(BaseParallelWrapper):
     def guard(self, raw: np.ndarray, town: Any) -> tuple[np.ndarray, np.ndarray]:
         """Guarded per-seat rewards and whether a guard changed each one."""
         state = town.world
-        cfg = town.rules.config.rewards.clip
         total = np.empty(len(raw), dtype=np.float64)
         clipped = np.empty(len(raw), dtype=np.bool_)
-        bad = _guard(
-            raw, TERMINAL, cfg.per_tick, cfg.per_episode, cfg.death_window_ticks, state.tick, state.zero_ticks,
-            town.last_termination_reasons, state.alive, state.generation, state.born_tick,
-            self._episode_return, total, clipped,
+        g = once_per(state, _bind_guard, town)
+        bad = g.kernel(
+            raw, g.limits, state.tick, state.zero_ticks, town.last_termination_reasons, state.alive,
+            state.generation, state.born_tick, self._episode_return, total, clipped,
         )  # fmt: skip
         if bad >= 0:
             seat, term = divmod(bad, raw.shape[1])
@@ -73,11 +88,22 @@ class RewardGuard(BaseParallelWrapper):
         return total, clipped
 
 
+def _bind_guard(state: Any, town: Any) -> _Guard:
+    cfg = town.rules.config.rewards.clip
+    limits = GuardLimits(float(cfg.per_tick), float(cfg.per_episode), int(cfg.death_window_ticks))
+    n = len(state.alive)
+    seat_f64, seat_bool = np.zeros(n), np.zeros(n, dtype=np.bool_)
+    # The types every tick passes (the engine's float32 terms, the lifecycle's int8 reasons); a
+    # call with another dtype raises TypeError. Looked up now, not at import (see jit.bind).
+    kernel = bind(
+        _guard, np.zeros((n, len(TERMS)), np.float32), limits, state.tick, state.zero_ticks, np.zeros(n, np.int8),
+        state.alive, state.generation, state.born_tick, seat_f64, seat_f64, seat_bool,
+    )  # fmt: skip
+    return _Guard(limits, kernel)
+
+
 @njit(cache=True)
-def _guard(
-    raw, terminal, per_tick, per_episode, window, tick, zero_ticks, reasons, alive, generation, born_tick,
-    episode_return, total, clipped,
-):  # fmt: skip
+def _guard(raw, limits, tick, zero_ticks, reasons, alive, generation, born_tick, episode_return, total, clipped):
     """Apply the guards in place; return the flat index of a non-finite term, or -1."""
     n, t = raw.shape
     for i in range(n):
@@ -88,16 +114,16 @@ def _guard(
             if not np.isfinite(v):
                 return i * t + k
             raw_sum += v
-            if k != terminal:
+            if k != T_TERMINAL:
                 shaping += v
-        value = min(per_tick, max(-per_tick, shaping))
+        value = min(limits.per_tick, max(-limits.per_tick, shaping))
         ended = reasons[i] > 0
-        fresh = generation[i] > 0 and tick - born_tick[i] <= window
+        fresh = generation[i] > 0 and tick - born_tick[i] <= limits.death_window_ticks
         if (zero_ticks[i] > 0 or ended or fresh) and value > 0.0:
             value = 0.0  # no positive shaping around a death, so it cannot soften the penalty
-        value += raw[i, terminal]
+        value += raw[i, T_TERMINAL]
         running = episode_return[i] + value
-        capped = min(per_episode, max(-per_episode, running))
+        capped = min(limits.per_episode, max(-limits.per_episode, running))
         value -= running - capped
         episode_return[i] = 0.0 if (ended or not alive[i]) else capped
         total[i] = value

@@ -7,11 +7,10 @@ system handles every agent with a few numpy calls instead of per-agent Python.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import cached_property
-from typing import Any
 
 import numpy as np
 
+from townlet_env.actions import Option
 from townlet_env.config import NEEDS, TownConfig
 from townlet_env.expressions import Expression
 from townlet_env.manifest import Manifest, load_manifest
@@ -25,7 +24,7 @@ class RulesError(ValueError):
 @dataclass(frozen=True)
 class Rules:
     config: TownConfig
-    option_mode: bool  # action_mode == "option"
+    option_mode: bool  # config.action_mode == "option"; the code reads this, never the string
     manifest: Manifest
     town: TownMap
     stock_keys: tuple[str, ...]
@@ -61,23 +60,12 @@ class Rules:
     option_price: np.ndarray  # float32[3]: price of eat, cook, wash
     option_type: np.ndarray  # int64[3]: object type of eat, cook, wash
     option_affordance: np.ndarray  # int16[8]: affordance per Option (-1 none; WORK per job)
-    reward_consts: np.ndarray  # float32[7]: the reward engine's scalar weights
     decay: np.ndarray  # float32[3]
     need_weights: np.ndarray  # float32[3]
 
     @property
     def n_affordances(self) -> int:
         return len(self.aff_type)
-
-    @cached_property
-    def plan_constants(self) -> tuple[Any, ...]:
-        """The rule arguments of the option-planning kernel (``world/systems/options.py``)."""
-        town = self.town
-        return (
-            self.config.options.commit_ticks, self.job_start, self.job_end, self.option_affordance,
-            self.job_affordance, self.aff_consumes, self.aff_type, town.obj_type, town.dist, town.step,
-            town.walkable, town.first_object_field, town.first_home_field, town.home_bed, self.opt_sleep,
-        )  # fmt: skip
 
     def daily_basket(self) -> float:
         """Money an agent spends a day on meals and hygiene at list prices."""
@@ -139,8 +127,8 @@ def build_rules(config: TownConfig) -> Rules:
     job_names = tuple(sorted(config.jobs))
     jobs = [config.jobs[name] for name in job_names]
     opt = config.options.affordances
+    by_option: dict[str, str] = {str(k): v for k, v in opt.items()}  # options with no entry run none
     opt_specs = [manifest.affordances[opt[k]] for k in ("eat", "cook", "wash")]
-    rw = config.rewards
     return Rules(
         config=config,
         option_mode=config.action_mode == "option",
@@ -177,29 +165,7 @@ def build_rules(config: TownConfig) -> Rules:
         option_price=np.array([config.economy.prices[s.price] if s.price else 0.0 for s in opt_specs], np.float32),
         option_type=np.array([types.index(s.object) for s in opt_specs], dtype=np.int64),
         option_affordance=np.array(
-            [
-                -1,
-                affs.index(opt["eat"]),
-                affs.index(opt["cook"]),
-                affs.index(opt["wash"]),
-                affs.index(opt["sleep"]),
-                -1,
-                -1,
-                -1,
-            ],
-            dtype=np.int16,
-        ),
-        reward_consts=np.array(
-            [
-                rw.survival,
-                rw.needs_scale,
-                rw.wage_scale,
-                rw.punctuality_bonus,
-                rw.lateness_penalty,
-                rw.faint_penalty,
-                rw.eviction_penalty,
-            ],
-            dtype=np.float32,
+            [affs.index(by_option[o.name.lower()]) if o.name.lower() in by_option else -1 for o in Option], np.int16
         ),
         decay=need_vec({str(k): v for k, v in config.needs.decay.items()}),
         need_weights=need_vec({str(k): v for k, v in config.rewards.needs_weights.items()}),

@@ -11,86 +11,134 @@ Vacant seats may only WAIT.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
 import numpy as np
 from numba import njit
 
+from townlet_env.actions import (
+    N_OPTIONS,
+    OPT_CHAT,
+    OPT_COOK,
+    OPT_EAT,
+    OPT_GO_HOME,
+    OPT_SLEEP,
+    OPT_WAIT,
+    OPT_WASH,
+    OPT_WORK,
+)
 from townlet_env.config import TICKS_PER_DAY
+from townlet_env.jit import bind
+from townlet_env.memo import once_per
 from townlet_env.world.rules import Rules
 from townlet_env.world.state import WorldState
-from townlet_env.world.systems.options import (
-    CHAT,
-    COOK,
-    EAT,
-    GO_HOME,
-    N_OPTIONS,
-    SLEEP,
-    WAIT,
-    WASH,
-    WORK,
-    WORK_LEAD_TICKS,
-)
+from townlet_env.world.systems.options import WORK_LEAD_TICKS
+
+
+class MaskRules(NamedTuple):
+    """The rule arrays and constants the mask reads."""
+
+    hard_need_threshold: float  # a need below this lifts the commitment
+    job_start: np.ndarray  # int32[J] minute of day a shift starts
+    job_end: np.ndarray  # int32[J] minute of day a shift ends
+    option_price: np.ndarray  # float32[3] price of EAT, COOK, WASH
+    option_type: np.ndarray  # int64[3] object type of EAT, COOK, WASH
+    obj_type: np.ndarray  # int16[M] object type per object
+    eat_consumes: np.ndarray  # int32[S] the stock one meal takes from a fridge
+
+
+class MaskSeats(NamedTuple):
+    """The world-state arrays the mask reads."""
+
+    alive: np.ndarray
+    needs: np.ndarray
+    wallet: np.ndarray
+    job: np.ndarray
+    option: np.ndarray
+    commit_until: np.ndarray
+    running: np.ndarray
+    waiting: np.ndarray
+    cooldown_until: np.ndarray
+    chat_ready_at: np.ndarray
+    stock: np.ndarray
+
+
+class _Mask(NamedTuple):
+    seats: MaskSeats
+    rules: MaskRules
+    kernel: Callable[..., Any]
 
 
 def option_mask(state: WorldState, rules: Rules) -> np.ndarray:
     """int8[N, 8]: which options each seat may choose now."""
     mask = np.zeros((state.n_agents, N_OPTIONS), dtype=np.int8)
-    _option_mask(
-        mask, state.tick, state.alive, state.needs, state.wallet, state.cooldown_until, state.chat_ready_at,
-        state.option, state.commit_until, state.job, rules.job_start, rules.job_end, rules.option_price,
-        rules.option_type, state.stock, rules.town.obj_type, rules.aff_consumes[rules.opt_eat],
-        rules.config.options.hard_need_threshold, state.running, state.waiting,
-    )  # fmt: skip
+    m = once_per(state, _bind_mask, rules)
+    m.kernel(mask, state.tick, m.seats, m.rules)
     return mask
 
 
+def _bind_mask(state: WorldState, rules: Rules) -> _Mask:
+    s = MaskSeats(
+        state.alive, state.needs, state.wallet, state.job, state.option, state.commit_until, state.running,
+        state.waiting, state.cooldown_until, state.chat_ready_at, state.stock,
+    )  # fmt: skip
+    r = MaskRules(
+        float(rules.config.options.hard_need_threshold), rules.job_start, rules.job_end, rules.option_price,
+        rules.option_type, rules.town.obj_type, rules.aff_consumes[rules.opt_eat],
+    )  # fmt: skip
+    # Looked up now, not at import: a kernel swapped for its py_func before the town is built runs.
+    return _Mask(s, r, bind(_option_mask, np.zeros((1, N_OPTIONS), np.int8), state.tick, s, r))
+
+
 @njit(cache=True)
-def _stocked(stock, obj_type, eat_type, consumes):
+def _stocked(s, r):
     """Whether any object of the eating type holds what one meal consumes."""
-    for m in range(obj_type.shape[0]):
-        if obj_type[m] != eat_type:
+    eat_type = r.option_type[0]
+    for m in range(r.obj_type.shape[0]):
+        if r.obj_type[m] != eat_type:
             continue
         ok = True
-        for s in range(consumes.shape[0]):
-            ok = ok and stock[m, s] >= consumes[s]
+        for k in range(r.eat_consumes.shape[0]):
+            ok = ok and s.stock[m, k] >= r.eat_consumes[k]
         if ok:
             return True
     return False
 
 
 @njit(cache=True)
-def _option_mask(
-    mask, tick, alive, needs, wallet, cooldown_until, chat_ready_at, option, commit_until, job,
-    job_start, job_end, price, types, stock, obj_type, eat_consumes, hard_threshold, running, waiting,
-):  # fmt: skip
-    stocked = _stocked(stock, obj_type, types[0], eat_consumes)
+def _option_mask(mask, tick, s, r):
+    alive, option, needs = s.alive, s.option, s.needs
+    stocked = _stocked(s, r)
     n_alive = 0
     for i in range(alive.shape[0]):
         n_alive += 1 if alive[i] else 0
     minute = tick % TICKS_PER_DAY
     for i in range(alive.shape[0]):
         row = mask[i]
-        row[WAIT] = 1
+        row[OPT_WAIT] = 1
         if not alive[i]:
             continue
-        committed = option[i] != WAIT and tick < commit_until[i]
+        committed = option[i] != OPT_WAIT and tick < s.commit_until[i]
         if committed:
             for k in range(3):
-                committed = committed and needs[i, k] > hard_threshold
+                committed = committed and needs[i, k] > r.hard_need_threshold
         if committed:
             row[option[i]] = 1
-            row[WAIT] = 1 if option[i] == WAIT else 0
+            row[OPT_WAIT] = 1 if option[i] == OPT_WAIT else 0
             continue
-        row[SLEEP] = 1
-        row[GO_HOME] = 1
-        for k, opt in enumerate((EAT, COOK, WASH)):
-            row[opt] = 1 if (wallet[i] >= price[k] and cooldown_until[i, types[k]] <= tick) else 0
+        row[OPT_SLEEP] = 1
+        row[OPT_GO_HOME] = 1
+        for k, opt in enumerate((OPT_EAT, OPT_COOK, OPT_WASH)):
+            affordable = s.wallet[i] >= r.option_price[k]
+            row[opt] = 1 if (affordable and s.cooldown_until[i, r.option_type[k]] <= tick) else 0
         if not stocked:
-            row[EAT] = 0
-        j = job[i]
-        if j >= 0 and job_start.shape[0] > 0:
-            row[WORK] = 1 if (minute >= job_start[j] - WORK_LEAD_TICKS and minute < job_end[j]) else 0
-        row[CHAT] = 1 if (chat_ready_at[i] <= tick and n_alive > 1) else 0
-        if option[i] != WAIT and (running[i] >= 0 or waiting[i] >= 0):
+            row[OPT_EAT] = 0
+        j = s.job[i]
+        if j >= 0 and r.job_start.shape[0] > 0:
+            row[OPT_WORK] = 1 if (minute >= r.job_start[j] - WORK_LEAD_TICKS and minute < r.job_end[j]) else 0
+        row[OPT_CHAT] = 1 if (s.chat_ready_at[i] <= tick and n_alive > 1) else 0
+        if option[i] != OPT_WAIT and (s.running[i] >= 0 or s.waiting[i] >= 0):
             # An option already under way (paid for, or queued for) may always be continued,
             # even if it could not be started now (e.g. its price emptied the wallet).
             row[option[i]] = 1

@@ -1,148 +1,177 @@
-"""Option mode: intents, the navigator and the commit window (the mask is in option_mask.py).
+"""Option mode: intents and the commit window (the mask is in option_mask.py, targets and
+paths in navigation.py).
 
 A new option cancels what the agent was doing and commits it for ``commit_ticks``: while
 committed, the mask allows only the current option, unless some need falls below
-``hard_need_threshold``. An option picks a target object once (the nearest usable one,
-penalised by its queue), walks the precomputed shortest path there, queues if the object
-is single-occupancy, and uses it. It completes when its affordance ends, when it fails,
-or (``GO_HOME``) on arrival; ``WORK`` keeps working until the shift ends.
+``hard_need_threshold``. An option picks a target object once, walks the precomputed
+shortest path there, queues if the object is single-occupancy, and uses it. It completes
+when its affordance ends, when it fails, or (``GO_HOME``) on arrival; ``WORK`` keeps
+working until the shift ends.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
 import numpy as np
 from numba import njit
 
-from townlet_env.actions import Option
+from townlet_env.actions import N_OPTIONS, OPT_CHAT, OPT_GO_HOME, OPT_WAIT, OPT_WORK
 from townlet_env.config import TICKS_PER_DAY
+from townlet_env.jit import bind
+from townlet_env.memo import once_per
 from townlet_env.world.events import EventKind, EventLog
-from townlet_env.world.map import DX, DY, UNREACHABLE
 from townlet_env.world.rules import Rules
 from townlet_env.world.state import WorldState
-from townlet_env.world.systems import queues
-from townlet_env.world.systems.affordances import cancel_one, on_shift, try_start
+from townlet_env.world.systems import navigation
+from townlet_env.world.systems.affordances import cancel_one, on_shift
 from townlet_env.world.systems.chat import attempt_chats
+from townlet_env.world.systems.primitives import request_use
 
-N_OPTIONS = len(Option)
-# Plain ints: enum attribute access is slow in hot code and unavailable inside numba kernels.
-WAIT, EAT, COOK, WASH, SLEEP, WORK, CHAT, GO_HOME = (int(o) for o in Option)
-QUEUE_PENALTY = 12  # ticks of walking an agent trades for one fewer agent in the queue
 WORK_LEAD_TICKS = 120  # WORK becomes available this long before a shift starts
 
 
-def option_affordances(state: WorldState, rules: Rules) -> np.ndarray:
-    """The affordance each agent's current option uses (-1 for none)."""
-    return _option_affordances(state.option, state.job, rules.option_affordance, rules.job_affordance)
+class OptionRules(NamedTuple):
+    """The rule arrays and constants the option and navigation kernels read."""
+
+    commit_ticks: int  # ticks a new option is committed for
+    job_start: np.ndarray  # int32[J] minute of day a shift starts
+    job_end: np.ndarray  # int32[J] minute of day a shift ends
+    job_affordance: np.ndarray  # int16[J] the affordance WORK runs, per job
+    option_affordance: np.ndarray  # int16[8] the affordance per option (-1 none; WORK per job)
+    sleep_affordance: int  # the affordance SLEEP runs (at the home's bed)
+    aff_type: np.ndarray  # int16[A] object type per affordance
+    aff_consumes: np.ndarray  # int32[A, S] stock taken per use
+    obj_type: np.ndarray  # int16[M] object type per object
+    home_bed: np.ndarray  # int16[nH] the bed of each home
+    dist: np.ndarray  # int16[F, H, W] path lengths to each field
+    step: np.ndarray  # int8[F, H, W] first step along a shortest path
+    walkable: np.ndarray  # bool[H, W]
+    first_object: int  # field of object 0
+    first_home: int  # field of home 0
 
 
-@njit(cache=True)
-def _option_affordances(option, job, table, job_affordance):
-    out = np.empty(option.shape[0], dtype=np.int64)
-    for i in range(option.shape[0]):
-        out[i] = table[option[i]]
-        if option[i] == WORK and job[i] >= 0 and job_affordance.shape[0] > 0:
-            out[i] = job_affordance[job[i]]
-    return out
+class OptionSeats(NamedTuple):
+    """The world-state arrays the option and navigation kernels read and write."""
+
+    alive: np.ndarray
+    job: np.ndarray
+    home: np.ndarray
+    pos: np.ndarray
+    option: np.ndarray
+    commit_until: np.ndarray
+    target: np.ndarray
+    last_ok: np.ndarray
+    running: np.ndarray
+    using: np.ndarray
+    remaining: np.ndarray
+    waiting: np.ndarray
+    holder: np.ndarray
+    stock: np.ndarray
+    tie_other: np.ndarray
+    tie_vals: np.ndarray
 
 
-@njit(cache=True)
-def _targets(
-    agents, option, affs, home, pos, alive, tie_other, tie_vals, holder, waiting, stock, consumes,
-    aff_type, obj_type, dist, first_object, home_bed, opt_sleep, target, running,
-):  # fmt: skip
-    n_obj = obj_type.shape[0]
-    load = np.zeros(n_obj, dtype=np.int64)
-    for j in range(waiting.shape[0]):
-        if waiting[j] >= 0:
-            load[waiting[j]] += 1
-    for m in range(n_obj):
-        if holder[m] >= 0:
-            load[m] += 1
-    for j in range(alive.shape[0]):  # agents already walking to a shared-by-queue object count too
-        opt = option[j]
-        if alive[j] and target[j] >= 0 and running[j] < 0 and waiting[j] < 0 and (opt in (EAT, COOK, WASH)):
-            load[target[j]] += 1
-    for i in agents:
-        opt, a = option[i], affs[i]
-        y, x = pos[i, 0], pos[i, 1]
-        best = -1
-        if opt == GO_HOME:
-            best = home[i]
-        elif opt == CHAT:
-            best_score = 0.0
-            for k in range(tie_other.shape[1]):  # the closest friend first
-                other = tie_other[i, k]
-                score = tie_vals[i, k, 0] + tie_vals[i, k, 1] - tie_vals[i, k, 2]
-                if other >= 0 and alive[other] and score > best_score:
-                    best, best_score = other, score
-            if best < 0:  # else the nearest living agent
-                best_d = 1 << 30
-                for j in range(alive.shape[0]):
-                    if j != i and alive[j]:
-                        d = abs(pos[j, 0] - y) + abs(pos[j, 1] - x)
-                        if d < best_d:
-                            best, best_d = j, d
-        elif a == opt_sleep:
-            best = home_bed[home[i]]
-        elif a >= 0:
-            best_score = 1 << 14
-            for m in range(n_obj):
-                if obj_type[m] != aff_type[a]:
-                    continue
-                lacking = False
-                for s in range(consumes.shape[1]):
-                    lacking = lacking or stock[m, s] < consumes[a, s]
-                d = dist[first_object + m, y, x]
-                if lacking or d >= UNREACHABLE:
-                    continue
-                score = d + QUEUE_PENALTY * load[m]
-                if score < best_score:
-                    best, best_score = m, score
-        target[i] = best
+class OptionProgress(NamedTuple):
+    """The per-seat option state a completion resets (:func:`_complete_one`)."""
+
+    option: np.ndarray
+    commit_until: np.ndarray
+    target: np.ndarray
+    last_ok: np.ndarray
 
 
-def _complete(state: WorldState, agents: np.ndarray, ok: bool) -> None:
-    if agents.size == 0:
-        return
-    state.option[agents] = WAIT
-    state.commit_until[agents] = state.tick
-    state.target[agents] = -1
-    state.last_ok[agents] = ok
+class _Kernels(NamedTuple):
+    """A world's option records and the kernels' entry points bound to their types."""
+
+    seats: OptionSeats
+    rules: OptionRules
+    plan: Callable[..., Any]
+    chat_moves: Callable[..., Any]
+    affordances: Callable[..., Any]
+
+
+class _Completion(NamedTuple):
+    progress: OptionProgress
+    complete: Callable[..., Any]
+
+
+def _option_rules(rules: Rules) -> OptionRules:
+    town = rules.town
+    return OptionRules(
+        commit_ticks=int(rules.config.options.commit_ticks),
+        job_start=rules.job_start,
+        job_end=rules.job_end,
+        job_affordance=rules.job_affordance,
+        option_affordance=rules.option_affordance,
+        sleep_affordance=int(rules.opt_sleep),
+        aff_type=rules.aff_type,
+        aff_consumes=rules.aff_consumes,
+        obj_type=town.obj_type,
+        home_bed=town.home_bed,
+        dist=town.dist,
+        step=town.step,
+        walkable=town.walkable,
+        first_object=int(town.first_object_field),
+        first_home=int(town.first_home_field),
+    )
+
+
+def _bind_kernels(state: WorldState, rules: Rules) -> _Kernels:
+    # Module-level names are looked up now (not at import), so a kernel swapped for its
+    # py_func before the town is built is the one that runs.
+    s = OptionSeats(
+        state.alive, state.job, state.home, state.pos, state.option, state.commit_until, state.target,
+        state.last_ok, state.running, state.using, state.remaining, state.waiting, state.holder, state.stock,
+        state.tie_other, state.tie_vals,
+    )  # fmt: skip
+    r = _option_rules(rules)
+    actions, mask = np.zeros(1, np.int64), np.zeros((1, N_OPTIONS), np.int8)
+    return _Kernels(
+        s,
+        r,
+        plan=bind(_plan, actions, mask, state.tick, s, r),
+        chat_moves=bind(navigation.chat_moves, s, r),
+        affordances=bind(navigation.option_affordances, s, r),
+    )
+
+
+def _bind_complete(state: WorldState) -> _Completion:
+    progress = OptionProgress(state.option, state.commit_until, state.target, state.last_ok)
+    return _Completion(progress, bind(_complete, np.zeros(1, np.int64), True, state.tick, progress))
 
 
 def step_options(
     state: WorldState, rules: Rules, actions: np.ndarray, mask: np.ndarray, log: EventLog
 ) -> np.ndarray | None:
     """Apply option actions, navigate, queue and start affordances; return chat partners (None: no chat)."""
-    dropped, arrived, n_chat = _plan(
-        actions, mask, state.tick, state.option, state.commit_until, state.target, state.alive, state.job,
-        state.running, state.using, state.remaining, state.waiting, state.holder, state.last_ok, state.home,
-        state.pos, state.tie_other, state.tie_vals, state.stock, *rules.plan_constants,
-    )  # fmt: skip
+    k = once_per(state, _bind_kernels, rules)
+    # The bound entry point trusts its argument types: make sure of the two from outside.
+    actions = np.ascontiguousarray(actions, dtype=np.int64)
+    mask = np.ascontiguousarray(mask, dtype=np.int8)
+    dropped, arrived, n_chat = k.plan(actions, mask, state.tick, k.seats, k.rules)
     for i, obj, aff in dropped.tolist():
         log.emit(EventKind.AFFORDANCE_FAIL, i, obj=obj, value=aff)
-    chat_partner = _step_chats(state, rules, log) if n_chat else None
+    chat_partner = _step_chats(state, rules, k, log) if n_chat else None
     if arrived.size:
-        going_home = state.option[arrived] == GO_HOME
-        _complete(state, arrived[going_home], True)
+        going_home = state.option[arrived] == OPT_GO_HOME
+        _complete_seats(state, arrived[going_home], True)
         here = arrived[~going_home]
         if here.size:
-            _request(state, rules, here, option_affordances(state, rules)[here], log)
+            _request(state, rules, k, here, log)
     return chat_partner
 
 
 @njit(cache=True)
-def _plan(
-    actions, mask, tick, option, commit_until, target, alive, job, running, using, remaining, waiting, holder,
-    last_ok, home, pos, tie_other, tie_vals, stock, commit_ticks, job_start, job_end, aff_table, job_aff,
-    consumes, aff_type, obj_type, dist, step, walkable, first_object, first_home, home_bed, opt_sleep,
-):  # fmt: skip
+def _plan(actions, mask, tick, s, r):
     """Resolve actions (masked ones continue the committed option, else WAIT), switch options
     (cancelling what was under way), end WORK outside its window, pick targets, and walk.
 
     Returns (dropped (agent, object, affordance) rows for events, seats that arrived at their
     target, number of CHAT seats).
     """
+    alive, option, target = s.alive, s.option, s.target
     n = alive.shape[0]
     dropped = np.empty((n, 3), dtype=np.int64)
     untargeted = np.empty(n, dtype=np.int64)
@@ -153,141 +182,87 @@ def _plan(
             continue
         a = actions[i]
         if mask[i, a] == 0:
-            a = option[i] if commit_until[i] > tick else WAIT
+            a = option[i] if s.commit_until[i] > tick else OPT_WAIT
         changed = a != option[i]
         if changed:
-            n_drop = cancel_one(i, running, using, remaining, waiting, holder, dropped, n_drop)
+            n_drop = cancel_one(i, s.running, s.using, s.remaining, s.waiting, s.holder, dropped, n_drop)
             option[i] = a
-            commit_until[i] = tick + commit_ticks
+            s.commit_until[i] = tick + r.commit_ticks
             target[i] = -1
-        if a == WORK:
-            j = job[i]
-            if j < 0 or job_start.shape[0] == 0 or not (job_start[j] - WORK_LEAD_TICKS <= minute < job_end[j]):
+        if a == OPT_WORK:
+            j = s.job[i]
+            if j < 0 or r.job_start.shape[0] == 0 or not (r.job_start[j] - WORK_LEAD_TICKS <= minute < r.job_end[j]):
                 if not changed:  # the shift is over: WORK completes
-                    n_drop = cancel_one(i, running, using, remaining, waiting, holder, dropped, n_drop)
-                    _complete_one(i, True, tick, option, commit_until, target, last_ok)
+                    n_drop = cancel_one(i, s.running, s.using, s.remaining, s.waiting, s.holder, dropped, n_drop)
+                    _complete_one(i, True, tick, s)
                 continue
-        if a != WAIT and target[i] < 0:
+        if a != OPT_WAIT and target[i] < 0:
             untargeted[n_un] = i
             n_un += 1
     if n_un:
         chosen = untargeted[:n_un]
-        affs = _option_affordances(option, job, aff_table, job_aff)
-        _targets(chosen, option, affs, home, pos, alive, tie_other, tie_vals, holder, waiting, stock, consumes,
-                 aff_type, obj_type, dist, first_object, home_bed, opt_sleep, target, running)  # fmt: skip
+        navigation.pick_targets(chosen, navigation.option_affordances(s, r), s, r)
         for i in chosen:
             if target[i] < 0:
-                _complete_one(i, False, tick, option, commit_until, target, last_ok)
+                _complete_one(i, False, tick, s)
     n_chat = 0
     for i in range(n):
-        if alive[i] and option[i] == CHAT:
+        if alive[i] and option[i] == OPT_CHAT:
             n_chat += 1
-    arrived = _navigate(option, target, running, waiting, alive, pos, home, dist, step, walkable, first_object,
-                        first_home)  # fmt: skip
+    arrived = navigation.navigate(s, r)
     return dropped[:n_drop], arrived, n_chat
 
 
 @njit(cache=True)
-def _complete_one(i, ok, tick, option, commit_until, target, last_ok):
-    option[i] = WAIT
-    commit_until[i] = tick
-    target[i] = -1
-    last_ok[i] = ok
+def _complete_one(i, ok, tick, s):
+    """Seat ``i``'s option is done (``ok``: it succeeded): back to WAIT, uncommitted."""
+    s.option[i] = OPT_WAIT
+    s.commit_until[i] = tick
+    s.target[i] = -1
+    s.last_ok[i] = ok
 
 
-def _step_chats(state: WorldState, rules: Rules, log: EventLog) -> np.ndarray | None:
+@njit(cache=True)
+def _complete(agents, ok, tick, s):
+    for i in agents:
+        _complete_one(i, ok, tick, s)
+
+
+def _complete_seats(state: WorldState, agents: np.ndarray, ok: bool) -> None:
+    """The options of ``agents`` are done (:func:`_complete_one`)."""
+    if agents.size:
+        c = once_per(state, _bind_complete)
+        c.complete(np.ascontiguousarray(agents, dtype=np.int64), ok, state.tick, c.progress)
+
+
+def _step_chats(state: WorldState, rules: Rules, k: _Kernels, log: EventLog) -> np.ndarray | None:
     """CHAT agents talk when within reach of their partner, else walk toward them."""
-    gone, speakers = _chat_moves(state.option, state.target, state.alive, state.pos, rules.town.walkable)
-    _complete(state, gone, False)
+    gone, speakers = k.chat_moves(k.seats, k.rules)
+    _complete_seats(state, gone, False)
     if speakers.size == 0:
         return None
     partner = attempt_chats(state, rules, speakers, state.target[speakers], log)
-    _complete(state, speakers, True)
+    _complete_seats(state, speakers, True)
     return partner
 
 
-@njit(cache=True)
-def _chat_moves(option, target, alive, pos, walkable):
-    """Walk CHAT agents toward their partner; return (partner gone, partner within reach)."""
-    n = alive.shape[0]
-    gone = np.empty(n, dtype=np.int64)
-    close = np.empty(n, dtype=np.int64)
-    n_gone = n_close = 0
-    for i in range(n):
-        other = target[i]
-        if not alive[i] or option[i] != CHAT or other < 0:
-            continue
-        if not alive[other]:
-            gone[n_gone] = i
-            n_gone += 1
-            continue
-        dy, dx = pos[other, 0] - pos[i, 0], pos[other, 1] - pos[i, 1]
-        if abs(dy) + abs(dx) <= 1:
-            close[n_close] = i
-            n_close += 1
-            continue
-        # Greedy step along the longer axis, else the other one; walls block.
-        vy = -1 if dy < 0 else (1 if dy > 0 else 0)
-        vx = -1 if dx < 0 else (1 if dx > 0 else 0)
-        first_y, first_x, second_y, second_x = (vy, 0, 0, vx) if abs(dy) >= abs(dx) else (0, vx, vy, 0)
-        for sy, sx in ((first_y, first_x), (second_y, second_x)):
-            if (sy != 0 or sx != 0) and walkable[pos[i, 0] + sy, pos[i, 1] + sx]:
-                pos[i, 0] += sy
-                pos[i, 1] += sx
-                break
-    return gone[:n_gone], close[:n_close]
-
-
-@njit(cache=True)
-def _navigate(option, target, running, waiting, alive, pos, home, dist, step, walkable, first_object, first_home):
-    """Step every idle navigating agent along its shortest path; return those already there."""
-    n = alive.shape[0]
-    arrived = np.empty(n, dtype=np.int64)
-    n_arr = 0
-    for i in range(n):
-        opt = option[i]
-        if not alive[i] or opt in (WAIT, CHAT) or target[i] < 0 or running[i] >= 0 or waiting[i] >= 0:
-            continue
-        f = first_home + target[i] if opt == GO_HOME else first_object + target[i]
-        y, x = pos[i, 0], pos[i, 1]
-        if dist[f, y, x] == 0:
-            arrived[n_arr] = i
-            n_arr += 1
-            continue
-        s = step[f, y, x]
-        ny, nx = y + DY[s], x + DX[s]
-        if walkable[ny, nx]:
-            pos[i, 0] = ny
-            pos[i, 1] = nx
-    return arrived[:n_arr]
-
-
-def _request(state: WorldState, rules: Rules, agents: np.ndarray, affs: np.ndarray, log: EventLog) -> None:
+def _request(state: WorldState, rules: Rules, k: _Kernels, agents: np.ndarray, log: EventLog) -> None:
     """Agents next to their target ask to use it: start now, or join its queue."""
-    objs = state.target[agents]
-    work = state.option[agents] == WORK
-    early = work & ~on_shift(state, rules, agents)
-    agents, objs, affs = agents[~early], objs[~early], affs[~early]  # wait at work for the start
-    types = rules.aff_type[affs]
-    cooling = state.cooldown_until[agents, types] > state.tick
-    _complete(state, agents[cooling], False)
-    agents, objs, affs, types = agents[~cooling], objs[~cooling], affs[~cooling], types[~cooling]
-    shared = rules.type_capacity[types] == 0
-    if shared.any():
-        started = try_start(state, rules, agents[shared], objs[shared], affs[shared], log)
-        _complete(state, agents[shared][~started], False)
-    if (~shared).any():
-        state.request[agents[~shared]] = affs[~shared]
-        queues.join(state, agents[~shared], objs[~shared], log)
+    early = (state.option[agents] == OPT_WORK) & ~on_shift(state, rules, agents)
+    agents = agents[~early]  # wait at work for the start
+    affs = k.affordances(k.seats, k.rules)[agents]
+    refused = request_use(state, rules, agents, state.target[agents], affs, log)
+    _complete_seats(state, refused, False)
 
 
 def complete_finished(state: WorldState, rules: Rules, agents: np.ndarray) -> None:
     """Options whose affordance just finished are done, except WORK during the shift."""
     if agents.size == 0:
         return
-    keep = (state.option[agents] == WORK) & on_shift(state, rules, agents)
-    _complete(state, agents[~keep], True)
+    keep = (state.option[agents] == OPT_WORK) & on_shift(state, rules, agents)
+    _complete_seats(state, agents[~keep], True)
 
 
 def complete_failed_starts(state: WorldState, agents: np.ndarray) -> None:
-    _complete(state, agents, False)
+    """Agents whose queued affordance failed to start give up their option."""
+    _complete_seats(state, agents, False)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from townlet_env.actions import Primitive
+from townlet_env.actions import N_PRIMITIVES, Primitive
 from townlet_env.world.events import EventLog
 from townlet_env.world.map import DX, DY
 from townlet_env.world.rules import Rules
@@ -19,8 +19,6 @@ from townlet_env.world.systems.affordances import cancel, try_start
 from townlet_env.world.systems.chat import attempt_chats, nearest_other, within_reach
 from townlet_env.world.systems.movement import move
 
-N_PRIMITIVES = len(Primitive)
-
 
 def adjacent_object(state: WorldState, rules: Rules) -> np.ndarray:
     """The first object (in type order) next to each agent that has an affordance, or -1."""
@@ -29,6 +27,28 @@ def adjacent_object(state: WorldState, rules: Rules) -> np.ndarray:
     has = adj >= 0
     first = np.argmax(has, axis=0)
     return np.where(has.any(axis=0), adj[first, np.arange(state.n_agents)], -1)
+
+
+def request_use(
+    state: WorldState, rules: Rules, agents: np.ndarray, objs: np.ndarray, affs: np.ndarray, log: EventLog
+) -> np.ndarray:
+    """``agents`` next to ``objs`` ask to run ``affs`` there: a shared object (capacity 0)
+    starts it now, a single-occupancy one queues them. Returns the agents refused: those
+    cooling down on the object type (nothing happens) and failed starts (``try_start``
+    has emitted their events).
+    """
+    types = rules.aff_type[affs]
+    cooling = state.cooldown_until[agents, types] > state.tick
+    refused = agents[cooling]
+    agents, objs, affs, types = agents[~cooling], objs[~cooling], affs[~cooling], types[~cooling]
+    shared = rules.type_capacity[types] == 0
+    if shared.any():
+        started = try_start(state, rules, agents[shared], objs[shared], affs[shared], log)
+        refused = np.concatenate((refused, agents[shared][~started]))
+    if (~shared).any():
+        state.request[agents[~shared]] = affs[~shared]
+        queues.join(state, agents[~shared], objs[~shared], log)
+    return refused
 
 
 def primitive_mask(state: WorldState, rules: Rules) -> np.ndarray:
@@ -66,17 +86,8 @@ def step_primitives(
     if fresh.size:
         objs = adjacent_object(state, rules)[fresh]
         fresh, objs = fresh[objs >= 0], objs[objs >= 0]
-        types = rules.town.obj_type[objs]
-        affs = rules.type_default_aff[types]
-        cooling = state.cooldown_until[fresh, types] > state.tick
-        state.last_ok[fresh[cooling]] = False
-        fresh, objs, affs, types = fresh[~cooling], objs[~cooling], affs[~cooling], types[~cooling]
-        shared = rules.type_capacity[types] == 0
-        if shared.any():
-            try_start(state, rules, fresh[shared], objs[shared], affs[shared], log)
-        if (~shared).any():
-            state.request[fresh[~shared]] = affs[~shared]
-            queues.join(state, fresh[~shared], objs[~shared], log)
+        affs = rules.type_default_aff[rules.town.obj_type[objs]]
+        state.last_ok[request_use(state, rules, fresh, objs, affs, log)] = False
     speakers = np.flatnonzero(act == Primitive.CHAT)
     if speakers.size:
         cancel(state, rules, speakers, log)
