@@ -14,6 +14,7 @@ from pettingzoo.test import api_test, parallel_api_test, parallel_seed_test, see
 
 import townlet_env
 from townlet_env import ConfigError
+from townlet_env.actions import N_OPTIONS, N_PRIMITIVES, OPT_CHAT, OPT_GO_HOME, OPT_WAIT, OPT_WORK, Option, Primitive
 
 VARIANTS = ("full", "hybrid", "compact")
 MODES = ("option", "primitive")
@@ -267,3 +268,8 @@ def test_a_config_keeps_its_variant_unless_one_is_asked_for() -> None:
     assert townlet_env.parallel_env(cfg).unwrapped.config.action_mode == "primitive"
     assert townlet_env.parallel_env(cfg, obs_variant="full").unwrapped.layout.variant == "full"
     assert townlet_env.parallel_env().unwrapped.layout.variant == "hybrid"
+
+
+def test_plain_ids_are_the_enums() -> None:
+    assert (len(Option), len(Primitive)) == (N_OPTIONS, N_PRIMITIVES)
+    assert (OPT_WAIT, OPT_WORK, OPT_CHAT, OPT_GO_HOME) == (Option.WAIT, Option.WORK, Option.CHAT, Option.GO_HOME)

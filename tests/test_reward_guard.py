@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 import townlet_env
-from townlet_env.rewards.engine import T_TERMINAL, TERMS
+from townlet_env.rewards.engine import T_NEEDS, T_SOCIAL, T_SURVIVAL, T_TERMINAL, T_WAGE, TERMS
 from townlet_env.rewards.guard import RewardGuard, RewardGuardError
 from townlet_env.world.systems.lifecycle import FAINT
 
@@ -24,7 +24,6 @@ env_module = importlib.import_module("townlet_env.env")
 N = 3
 PER_TICK = 0.1
 WINDOW = 10
-SURVIVAL, WAGE, NEEDS = TERMS.index("survival"), TERMS.index("wage"), TERMS.index("needs")
 
 
 def _town(per_episode: float = 50.0) -> tuple[RewardGuard, Any]:
@@ -176,7 +175,7 @@ def test_nan_through_step_raises(monkeypatch: pytest.MonkeyPatch) -> None:
     def poisoned(state: Any, *args: Any, **kwargs: Any) -> tuple[np.ndarray, np.ndarray]:
         terms, _ = real(state, *args, **kwargs)
         if state.tick >= 5:
-            terms[2, NEEDS] = np.nan
+            terms[2, T_NEEDS] = np.nan
         return terms, terms.sum(axis=1, dtype=np.float64)
 
     monkeypatch.setattr(env_module, "reward_terms", poisoned)
@@ -197,7 +196,7 @@ def test_step_returns_guarded_rewards_and_raw_terms(monkeypatch: pytest.MonkeyPa
 
     def inflated(*args: Any, **kwargs: Any) -> tuple[np.ndarray, np.ndarray]:
         terms, _ = real(*args, **kwargs)
-        terms[0, WAGE] += 0.5  # seat 0 earns far above the clip every tick
+        terms[0, T_WAGE] += 0.5  # seat 0 earns far above the clip every tick
         return terms, terms.sum(axis=1, dtype=np.float64)
 
     monkeypatch.setattr(env_module, "reward_terms", inflated)
@@ -207,7 +206,7 @@ def test_step_returns_guarded_rewards_and_raw_terms(monkeypatch: pytest.MonkeyPa
     for tick in range(1, 31):
         obs, rewards, _, _, infos = guard.step(dict.fromkeys(obs, 0))
         raw = infos["agent_0"]["reward_terms"]
-        assert raw[WAGE] >= 0.5, "infos keep the raw breakdown"
+        assert raw[T_WAGE] >= 0.5, "infos keep the raw breakdown"
         assert infos["agent_0"]["clipped"]
         assert rewards["agent_0"] <= PER_TICK + 1e-6
         for a in obs:
@@ -234,3 +233,8 @@ def test_terminal_penalty_reaches_the_learner_through_step() -> None:
                 assert info["reward_terms"][T_TERMINAL] == pytest.approx(penalty)
                 assert rewards[a] <= penalty + 1e-6
     assert seen >= 1
+
+
+def test_term_columns_follow_terms() -> None:
+    columns = {T_SURVIVAL: "survival", T_NEEDS: "needs", T_WAGE: "wage", T_SOCIAL: "social", T_TERMINAL: "terminal"}
+    assert all(TERMS[k] == name for k, name in columns.items())

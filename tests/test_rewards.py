@@ -1,4 +1,4 @@
-"""Reward health (DESIGN §4) under the scripted expert on the default town, 3 sim days.
+"""Reward health under the scripted expert on the default town, 3 sim days.
 
 * the per-tick clip is not where healthy play lives: fewer than 5 % of agent-ticks have a
   shaping sum (every term but ``terminal``) at or beyond ``rewards.clip.per_tick``;

@@ -22,6 +22,7 @@ from townlet_env.demo import format_report, run_town
 from townlet_env.kpis import KpiReport, KpiTracker
 from townlet_env.scripted import ExpertParams, ScriptedExpert
 from townlet_env.world.simulation import action_mask
+from townlet_env.world.systems.navigation import chat_targets
 
 DAYS = 3
 SEEDS = (0, 1, 2)
@@ -190,6 +191,34 @@ def test_does_not_chat_toward_a_rival(town: Any) -> None:
     assert _choose(town, minute)[0] == Option.CHAT
     state.tie_vals[0, 0] = (0.0, 0.2, 0.8)
     assert _choose(town, minute)[0] != Option.CHAT
+
+
+def test_chat_target_is_the_best_living_friend_else_the_nearest_agent() -> None:
+    """The one chat-target rule the env's CHAT option and the expert both use."""
+    env = townlet_env.parallel_env(num_agents=4)
+    env.reset(seed=0)
+    state = env.unwrapped.world
+    state.pos[:] = state.pos[0]
+    state.pos[2, 1] += 1  # seat 2 is the nearest to seat 0, seat 3 the farthest
+    state.pos[1, 1] += 2
+    state.pos[3, 1] += 3
+    state.tie_other[:] = -1
+    seat0 = np.array([0])
+
+    def target() -> int:
+        return int(chat_targets(seat0, state.tie_other, state.tie_vals, state.alive, state.pos)[0])
+
+    assert target() == 2  # no friends: the nearest living agent
+    state.tie_other[0, :2] = (1, 3)
+    state.tie_vals[0, 0] = (0.2, 0.2, 0.0)
+    state.tie_vals[0, 1] = (0.5, 0.5, 0.1)
+    assert target() == 3  # the closest friend (trust + familiarity - rivalry), however far
+    state.alive[3] = False
+    assert target() == 1  # a friend who is gone does not count
+    state.tie_vals[0, 0] = (0.0, 0.1, 0.5)
+    assert target() == 2  # nor does a tie whose rivalry outweighs it
+    state.alive[1:] = False
+    assert target() == -1
 
 
 # --- the demo behind ``townlet town`` -------------------------------------------------

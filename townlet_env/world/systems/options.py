@@ -224,6 +224,7 @@ def _complete_one(i, ok, tick, s):
 
 @njit(cache=True)
 def _complete(agents, ok, tick, s):
+    """:func:`_complete_one` for each of ``agents`` (the entry point for Python callers)."""
     for i in agents:
         _complete_one(i, ok, tick, s)
 
