@@ -130,9 +130,12 @@ def navigate(s, r):
 
 
 @njit(cache=True)
-def chat_moves(s, r):
-    """Walk CHAT agents toward their partner; return (partner gone, partner within reach)."""
-    option, target, alive, pos = s.option, s.target, s.alive, s.pos
+def chat_moves(option, target, alive, pos, walkable):
+    """Walk CHAT agents toward their partner; return (partner gone, partner within reach).
+
+    Takes the five arrays it reads rather than the option records: it runs on most ticks,
+    and unboxing a whole record costs more than the walk.
+    """
     n = alive.shape[0]
     gone = np.empty(n, dtype=np.int64)
     close = np.empty(n, dtype=np.int64)
@@ -155,7 +158,7 @@ def chat_moves(s, r):
         vx = -1 if dx < 0 else (1 if dx > 0 else 0)
         first_y, first_x, second_y, second_x = (vy, 0, 0, vx) if abs(dy) >= abs(dx) else (0, vx, vy, 0)
         for sy, sx in ((first_y, first_x), (second_y, second_x)):
-            if (sy != 0 or sx != 0) and r.walkable[pos[i, 0] + sy, pos[i, 1] + sx]:
+            if (sy != 0 or sx != 0) and walkable[pos[i, 0] + sy, pos[i, 1] + sx]:
                 pos[i, 0] += sy
                 pos[i, 1] += sx
                 break

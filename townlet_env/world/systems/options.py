@@ -132,7 +132,7 @@ def _bind_kernels(state: WorldState, rules: Rules) -> _Kernels:
         s,
         r,
         plan=bind(_plan, actions, mask, state.tick, s, r),
-        chat_moves=bind(navigation.chat_moves, s, r),
+        chat_moves=bind(navigation.chat_moves, s.option, s.target, s.alive, s.pos, r.walkable),
         affordances=bind(navigation.option_affordances, s, r),
     )
 
@@ -238,7 +238,8 @@ def _complete_seats(state: WorldState, agents: np.ndarray, ok: bool) -> None:
 
 def _step_chats(state: WorldState, rules: Rules, k: _Kernels, log: EventLog) -> np.ndarray | None:
     """CHAT agents talk when within reach of their partner, else walk toward them."""
-    gone, speakers = k.chat_moves(k.seats, k.rules)
+    s = k.seats
+    gone, speakers = k.chat_moves(s.option, s.target, s.alive, s.pos, k.rules.walkable)
     _complete_seats(state, gone, False)
     if speakers.size == 0:
         return None
