@@ -24,7 +24,6 @@ import numpy as np
 from numba import njit
 
 from townlet_env.jit import bind
-from townlet_env.memo import once_per
 from townlet_env.world.rules import Rules
 from townlet_env.world.state import WorldState
 from townlet_env.world.systems.employment import ShiftOutcome
@@ -82,9 +81,10 @@ def reward_terms(
     cfg = rules.config.rewards
     terms = np.empty((state.n_agents, len(TERMS)), dtype=np.float32)
     totals = np.empty(state.n_agents, dtype=np.float64)
-    k = once_per(state, _bind_terms, rules)
-    k.kernel(terms, totals, k.weights, state.alive, reasons, state.needs, shift.wage, shift.on_time, shift.late,
-             shift.absent)  # fmt: skip
+    k = state.kernels.get("reward_terms")
+    if k is None or k.rules is not rules:
+        k = state.kernels["reward_terms"] = _bind_terms(state, rules)
+    k.kernel(terms, totals, k.weights, state.alive, reasons, state.needs, shift)
     if chat_partner is not None and rules.config.features.social_rewards:
         for i in np.flatnonzero(chat_partner >= 0).tolist():
             if state.needs[i].min() < SOCIAL_NEED_FLOOR:
@@ -96,6 +96,9 @@ def reward_terms(
 
 
 class _Terms(NamedTuple):
+    """The terms kernel bound to one world's types (kept in ``WorldState.kernels``)."""
+
+    rules: Rules  # the rules ``weights`` was built from
     weights: RewardWeights
     kernel: Callable[..., Any]
 
@@ -103,19 +106,17 @@ class _Terms(NamedTuple):
 def _bind_terms(state: WorldState, rules: Rules) -> _Terms:
     weights = _build_weights(rules)
     n = state.n_agents
-    seat_f32, seat_bool = np.zeros(n, np.float32), np.zeros(n, np.bool_)
-    # The types every tick passes (employment's float32 wages and bool flags, the lifecycle's
-    # int8 reasons); a call with another dtype raises TypeError. Looked up now, not at import.
-    kernel = bind(
-        _terms, np.zeros((n, len(TERMS)), np.float32), np.zeros(n), weights, state.alive, np.zeros(n, np.int8),
-        state.needs, seat_f32, seat_bool, seat_bool, seat_bool,
-    )  # fmt: skip
-    return _Terms(weights, kernel)
+    # The types every tick passes (float32 terms, the lifecycle's int8 reasons, employment's
+    # ShiftOutcome); a call with another dtype raises TypeError. Looked up now, not at import.
+    example = (np.zeros((n, len(TERMS)), np.float32), np.zeros(n), weights, state.alive, np.zeros(n, np.int8))
+    kernel = bind(_terms, *example, state.needs, ShiftOutcome.zeros(n))
+    return _Terms(rules, weights, kernel)
 
 
 @njit(cache=True)
-def _terms(terms, totals, w, alive, reasons, needs, wage, on_time, late, absent):
+def _terms(terms, totals, w, alive, reasons, needs, shift):
     weights = w.need_weights
+    wage, on_time, late, absent = shift.wage, shift.on_time, shift.late, shift.absent
     w_sum = weights[0] + weights[1] + weights[2]
     for i in range(alive.shape[0]):
         counted = alive[i] or reasons[i] > 0

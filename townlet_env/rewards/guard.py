@@ -25,8 +25,9 @@ from numba import njit
 from pettingzoo.utils.wrappers import BaseParallelWrapper
 
 from townlet_env.jit import bind
-from townlet_env.memo import once_per
 from townlet_env.rewards.engine import T_TERMINAL, TERMS
+from townlet_env.world.rules import Rules
+from townlet_env.world.state import WorldState
 
 
 class RewardGuardError(FloatingPointError):
@@ -42,6 +43,9 @@ class GuardLimits(NamedTuple):
 
 
 class _Guard(NamedTuple):
+    """The guard kernel bound to one world's types (kept in ``WorldState.kernels``)."""
+
+    rules: Rules  # the rules ``limits`` was built from
     limits: GuardLimits
     kernel: Callable[..., Any]
 
@@ -75,7 +79,9 @@ class RewardGuard(BaseParallelWrapper):
         state = town.world
         total = np.empty(len(raw), dtype=np.float64)
         clipped = np.empty(len(raw), dtype=np.bool_)
-        g = once_per(state, _bind_guard, town)
+        g = state.kernels.get("reward_guard")
+        if g is None or g.rules is not town.rules:
+            g = state.kernels["reward_guard"] = _bind_guard(state, town.rules)
         bad = g.kernel(
             raw, g.limits, state.tick, state.zero_ticks, town.last_termination_reasons, state.alive,
             state.generation, state.born_tick, self._episode_return, total, clipped,
@@ -88,8 +94,8 @@ class RewardGuard(BaseParallelWrapper):
         return total, clipped
 
 
-def _bind_guard(state: Any, town: Any) -> _Guard:
-    cfg = town.rules.config.rewards.clip
+def _bind_guard(state: WorldState, rules: Rules) -> _Guard:
+    cfg = rules.config.rewards.clip
     limits = GuardLimits(float(cfg.per_tick), float(cfg.per_episode), int(cfg.death_window_ticks))
     n = len(state.alive)
     seat_f64, seat_bool = np.zeros(n), np.zeros(n, dtype=np.bool_)
@@ -99,7 +105,7 @@ def _bind_guard(state: Any, town: Any) -> _Guard:
         _guard, np.zeros((n, len(TERMS)), np.float32), limits, state.tick, state.zero_ticks, np.zeros(n, np.int8),
         state.alive, state.generation, state.born_tick, seat_f64, seat_f64, seat_bool,
     )  # fmt: skip
-    return _Guard(limits, kernel)
+    return _Guard(rules, limits, kernel)
 
 
 @njit(cache=True)

@@ -20,7 +20,6 @@ from numba import njit
 from townlet_env.actions import N_OPTIONS, OPT_CHAT, OPT_GO_HOME, OPT_WAIT, OPT_WORK
 from townlet_env.config import TICKS_PER_DAY
 from townlet_env.jit import bind
-from townlet_env.memo import once_per
 from townlet_env.world.events import EventKind, EventLog
 from townlet_env.world.rules import Rules
 from townlet_env.world.state import WorldState
@@ -83,10 +82,11 @@ class OptionProgress(NamedTuple):
 
 
 class _Kernels(NamedTuple):
-    """A world's option records and the kernels' entry points bound to their types."""
+    """A world's option records and the kernels bound to their types (in ``WorldState.kernels``)."""
 
+    rules: Rules  # the rules ``consts`` was built from
     seats: OptionSeats
-    rules: OptionRules
+    consts: OptionRules
     plan: Callable[..., Any]
     chat_moves: Callable[..., Any]
     affordances: Callable[..., Any]
@@ -118,7 +118,11 @@ def _option_rules(rules: Rules) -> OptionRules:
     )
 
 
-def _bind_kernels(state: WorldState, rules: Rules) -> _Kernels:
+def _kernels(state: WorldState, rules: Rules) -> _Kernels:
+    """The option kernels bound to ``state``'s records, built on its first option tick."""
+    found = state.kernels.get("options")
+    if found is not None and found.rules is rules:
+        return found
     # Module-level names are looked up now (not at import), so a kernel swapped for its
     # py_func before the town is built is the one that runs.
     s = OptionSeats(
@@ -128,29 +132,35 @@ def _bind_kernels(state: WorldState, rules: Rules) -> _Kernels:
     )  # fmt: skip
     r = _option_rules(rules)
     actions, mask = np.zeros(1, np.int64), np.zeros((1, N_OPTIONS), np.int8)
-    return _Kernels(
+    bound = state.kernels["options"] = _Kernels(
+        rules,
         s,
         r,
         plan=bind(_plan, actions, mask, state.tick, s, r),
         chat_moves=bind(navigation.chat_moves, s.option, s.target, s.alive, s.pos, r.walkable),
         affordances=bind(navigation.option_affordances, s, r),
     )
+    return bound
 
 
-def _bind_complete(state: WorldState) -> _Completion:
-    progress = OptionProgress(state.option, state.commit_until, state.target, state.last_ok)
-    return _Completion(progress, bind(_complete, np.zeros(1, np.int64), True, state.tick, progress))
+def _completion(state: WorldState) -> _Completion:
+    found = state.kernels.get("complete_options")
+    if found is None:
+        progress = OptionProgress(state.option, state.commit_until, state.target, state.last_ok)
+        complete = bind(_complete, np.zeros(1, np.int64), True, state.tick, progress)
+        found = state.kernels["complete_options"] = _Completion(progress, complete)
+    return found
 
 
 def step_options(
     state: WorldState, rules: Rules, actions: np.ndarray, mask: np.ndarray, log: EventLog
 ) -> np.ndarray | None:
     """Apply option actions, navigate, queue and start affordances; return chat partners (None: no chat)."""
-    k = once_per(state, _bind_kernels, rules)
+    k = _kernels(state, rules)
     # The bound entry point trusts its argument types: make sure of the two from outside.
     actions = np.ascontiguousarray(actions, dtype=np.int64)
     mask = np.ascontiguousarray(mask, dtype=np.int8)
-    dropped, arrived, n_chat = k.plan(actions, mask, state.tick, k.seats, k.rules)
+    dropped, arrived, n_chat = k.plan(actions, mask, state.tick, k.seats, k.consts)
     for i, obj, aff in dropped.tolist():
         log.emit(EventKind.AFFORDANCE_FAIL, i, obj=obj, value=aff)
     chat_partner = _step_chats(state, rules, k, log) if n_chat else None
@@ -232,14 +242,14 @@ def _complete(agents, ok, tick, s):
 def _complete_seats(state: WorldState, agents: np.ndarray, ok: bool) -> None:
     """The options of ``agents`` are done (:func:`_complete_one`)."""
     if agents.size:
-        c = once_per(state, _bind_complete)
+        c = _completion(state)
         c.complete(np.ascontiguousarray(agents, dtype=np.int64), ok, state.tick, c.progress)
 
 
 def _step_chats(state: WorldState, rules: Rules, k: _Kernels, log: EventLog) -> np.ndarray | None:
     """CHAT agents talk when within reach of their partner, else walk toward them."""
     s = k.seats
-    gone, speakers = k.chat_moves(s.option, s.target, s.alive, s.pos, k.rules.walkable)
+    gone, speakers = k.chat_moves(s.option, s.target, s.alive, s.pos, k.consts.walkable)
     _complete_seats(state, gone, False)
     if speakers.size == 0:
         return None
@@ -252,7 +262,7 @@ def _request(state: WorldState, rules: Rules, k: _Kernels, agents: np.ndarray, l
     """Agents next to their target ask to use it: start now, or join its queue."""
     early = (state.option[agents] == OPT_WORK) & ~on_shift(state, rules, agents)
     agents = agents[~early]  # wait at work for the start
-    affs = k.affordances(k.seats, k.rules)[agents]
+    affs = k.affordances(k.seats, k.consts)[agents]
     refused = request_use(state, rules, agents, state.target[agents], affs, log)
     _complete_seats(state, refused, False)
 
