@@ -1,10 +1,12 @@
 """Reading a YAML file into a validated model, with errors that name the file and the key.
 
 Configs, manifests and training experiments all load the same way: read the bytes, parse
-them with the duplicate-key-refusing loader of :mod:`townlet_env.yamlio`, require a
-mapping at the top level, and validate it with a pydantic model. Every failure on that
-path becomes one exception of the caller's error class whose message has one line per
-problem, ``FILE: dotted.key: message``, so a user can go straight to the offending line.
+them with :class:`UniqueKeyLoader` (``yaml.safe_load`` silently keeps the last of two equal
+keys, so two affordances or config sections with one name would merge without a word; this
+loader refuses them, naming the line of each copy), require a mapping at the top level,
+and validate it with a pydantic model. Every failure on that path becomes one exception of
+the caller's error class whose message has one line per problem, ``FILE: dotted.key:
+message``, so a user can go straight to the offending line.
 """
 
 from __future__ import annotations
@@ -16,12 +18,48 @@ from typing import Any, TypeVar
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from townlet_env.yamlio import DuplicateKeyError, load_yaml
-
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
 #: What the top level of a file must be, said in the error when it is not.
 MAPPING = "a mapping of keys to values"
+
+
+class DuplicateKeyError(yaml.YAMLError):
+    """A mapping names the same key twice (PyYAML would silently keep the last one)."""
+
+
+class UniqueKeyLoader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` that refuses duplicate keys, e.g. two affordances with one id."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue
+            key = self.construct_object(key_node, deep=True)
+            line = key_node.start_mark.line + 1
+            try:
+                first = seen.get(key)
+            except TypeError:  # an unhashable key; SafeLoader reports it below
+                continue
+            if first is not None:
+                raise DuplicateKeyError(
+                    f"line {line}: duplicate key {key!r} (first on line {first}); "
+                    "ids and fields must be unique, so rename or merge one of them"
+                )
+            seen[key] = line
+        return super().construct_mapping(node, deep=deep)
+
+
+def load_yaml(text: str | bytes) -> Any:
+    """Parse YAML text with :class:`UniqueKeyLoader` (a ``SafeLoader``: no arbitrary objects).
+
+    Raises:
+        DuplicateKeyError: a mapping repeats a key.
+        yaml.YAMLError: the text is not valid YAML.
+
+    """
+    return yaml.load(text, Loader=UniqueKeyLoader)
 
 
 def format_validation_error(source: str, err: ValidationError, overrides: Mapping[str, Any] | None = None) -> str:
