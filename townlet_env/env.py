@@ -131,17 +131,33 @@ class TownletParallelEnv(ParallelEnv):
         return obs, rewards, terminations, truncations, infos
 
     def _action_array(self, actions: dict[str, Any]) -> np.ndarray:
-        """One action per seat (missing seats WAIT), validated against the action space."""
+        """One action per seat (missing seats WAIT), validated against the action space.
+
+        Integers (Python or NumPy, bools included, as ``Discrete.contains`` takes them) in
+        ``0..n_actions-1``; anything else raises a ValueError naming the agent and value.
+        """
         values = list(actions.values())
-        if values and (min(values) < 0 or max(values) >= self.n_actions):
-            bad = next(a for a, v in actions.items() if not 0 <= int(v) < self.n_actions)
-            raise ValueError(f"step(): action {actions[bad]!r} for {bad} is outside Discrete({self.n_actions})")
+        array = np.array(values)
+        if values and (array.dtype.kind not in "iub" or min(values) < 0 or max(values) >= self.n_actions):
+            raise ValueError(self._bad_action(actions))
         if len(values) == len(self.possible_agents) and list(actions) == self.possible_agents:
-            return np.array(values, dtype=np.int64)  # the common case: every seat, in seat order
+            return array.astype(np.int64, copy=False)  # the common case: every seat, in seat order
         if not actions.keys() <= self._agent_set:
             unknown = sorted(set(actions) - self._agent_set)
             raise ValueError(f"step(): unknown agents {unknown}; agents are {self.possible_agents[0]}..")
         return np.array([actions.get(a, 0) for a in self.possible_agents], dtype=np.int64)
+
+    def _bad_action(self, actions: dict[str, Any]) -> str:
+        """The message for the first action that is not an integer in the action space."""
+        n = self.n_actions
+        for agent, value in actions.items():
+            if not isinstance(value, int | np.integer | np.bool_) or not 0 <= int(value) < n:
+                names = "Option" if self.rules.option_mode else "Primitive"
+                return (
+                    f"step(): action {value!r} for {agent} is not an integer in Discrete({n}); "
+                    f"pass an int from 0 to {n - 1} (e.g. townlet_env.{names}.WAIT)"
+                )
+        return f"step(): actions must be integers in Discrete({n}); got {actions!r}"
 
     def _set_agents(self, agents: list[str]) -> None:
         self.agents = agents
