@@ -20,6 +20,7 @@ from gymnasium import spaces
 from pettingzoo import ParallelEnv
 
 from townlet_env.actions import N_OPTIONS, N_PRIMITIVES
+from townlet_env.attachments import Attachments
 from townlet_env.config import TownConfig, make_config
 from townlet_env.observations.variants import Variant
 from townlet_env.render import render_ansi, render_rgb
@@ -73,6 +74,8 @@ class TownletParallelEnv(ParallelEnv):
         self._log = EventLog()
         self._master: np.random.Generator | None = None
         self._mask = np.zeros((n, self.n_actions), dtype=np.int8)
+        self.last_rewards = np.zeros(n, dtype=np.float32)  # the engine's totals (before the guard)
+        self.attachments = Attachments()  # ops components and their per-tick hooks
 
     def observation_space(self, agent: str) -> spaces.Space:
         return self._obs_space
@@ -95,8 +98,11 @@ class TownletParallelEnv(ParallelEnv):
         self.reward_terms[:] = 0.0
         self.last_termination_reasons[:] = 0
         self.last_events = []
+        self.last_rewards = np.zeros(len(self.possible_agents), dtype=np.float32)
         self._mask = action_mask(self.world, self.rules)
         obs = self._observations()
+        for hook in self.attachments.after_reset:
+            hook(self)
         return obs, self._infos([])
 
     def step(self, actions: dict[str, Any]) -> tuple[dict, dict, dict, dict, dict]:
@@ -105,10 +111,13 @@ class TownletParallelEnv(ParallelEnv):
         """
         state, rules = self.world, self.rules
         act = self._action_array(actions)
+        for hook in self.attachments.before_step:
+            hook(self, act)
         outcome = step_world(state, rules, act, self._mask, self._log)
         self.last_events = self._log.events  # a fresh list every tick, so it is safe to hand out
         self.reward_terms, totals = reward_terms(state, rules, outcome.shift, outcome.chat_partner, outcome.reasons)
         self.last_termination_reasons = outcome.reasons
+        self.last_rewards = totals
         for seat in outcome.respawned.tolist():
             self._identities[seat] = self.identity(seat)
         self._mask = action_mask(state, rules)
@@ -128,6 +137,8 @@ class TownletParallelEnv(ParallelEnv):
             self._set_agents([])
         elif ended and not self._respawn:
             self._set_agents([a for a in agents if not terminations[a]])
+        for hook in self.attachments.after_step:
+            hook(self)
         return obs, rewards, terminations, truncations, infos
 
     def _action_array(self, actions: dict[str, Any]) -> np.ndarray:
@@ -199,6 +210,10 @@ class TownletParallelEnv(ParallelEnv):
     def action_masks(self) -> np.ndarray:
         """int8[N, A]: the current mask of every seat (vacant seats: WAIT only)."""
         return self._mask.copy()
+
+    def refresh_action_masks(self) -> None:
+        """Recompute the masks from the world, after an operator changed it between ticks."""
+        self._mask = action_mask(self.world, self.rules)
 
     def render(self) -> Any:
         if self.render_mode == "rgb_array":
