@@ -1,7 +1,7 @@
 # Townlet developer entry points. Quick start on a fresh machine: `make run` or `make test`
 # (both create the virtual environment first when it is missing or older than pyproject.toml).
 #
-#   make setup       .venv with torch==2.13.0 (CPU) and the [train,dev] extras
+#   make setup       .venv with torch==2.13.0 (CPU) and the [train,ops,dev] extras
 #   make run         the main job (RUN_CMD below), W&B offline
 #   make test        ruff + mypy + pytest in .venv (the training set: gymnasium 0.29, PettingZoo 1.24)
 #   make test-light  the environment alone, on current gymnasium/PettingZoo, in .venv-light (no torch)
@@ -51,10 +51,10 @@ help:
 setup: $(STAMP)
 
 $(STAMP): pyproject.toml
-	$(call header,setup: $(VENV) ($(TORCH_SPEC) + .[train,dev]))
+	$(call header,setup: $(VENV) ($(TORCH_SPEC) + .[train,ops,dev]))
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install $(TORCH_SPEC)
-	$(PY) -m pip install -e '.[train,dev]'
+	$(PY) -m pip install -e '.[train,ops,dev]'
 	$(PY) -m pip check
 	@touch $@
 
@@ -65,7 +65,7 @@ setup-light: $(LIGHT_STAMP)
 $(LIGHT_STAMP): pyproject.toml
 	$(call header,setup-light: $(LIGHT_VENV) (townlet_env alone, current gymnasium/PettingZoo))
 	test -x $(LIGHT_PY) || $(PYTHON) -m venv $(LIGHT_VENV)
-	$(LIGHT_PY) -m pip install -e . pytest hypothesis
+	$(LIGHT_PY) -m pip install -e '.[ops]' pytest hypothesis
 	$(LIGHT_PY) -m pip install -U gymnasium pettingzoo
 	$(LIGHT_PY) -m pip check
 	@touch $@
