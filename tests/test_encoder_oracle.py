@@ -226,8 +226,9 @@ def env() -> Any:
 
 
 # Minute 450: the cafe shift runs, the office shift opens at 540. Minute 950: the cafe shift
-# is over, the office one runs. A third day, past max_ticks: the progress is clipped.
-@pytest.mark.parametrize("tick", [TICKS_PER_DAY + 450, 2 * TICKS_PER_DAY + 950])
+# is over, the office one runs; past max_ticks, so the progress is clipped. Minute 420: the
+# cafe shift starts and WORK for the office just became available (both boundaries).
+@pytest.mark.parametrize("tick", [TICKS_PER_DAY + 450, 2 * TICKS_PER_DAY + 950, 420])
 @pytest.mark.parametrize("variant", ["full", "hybrid", "compact"])
 def test_every_feature_holds_its_value(env: Any, variant: str, tick: int) -> None:
     rules = env.rules

@@ -1,4 +1,4 @@
-"""The encoder's block writers: one compiled function per block, for every seat at once.
+"""The encoder's kernels: a short driver and one compiled writer per block, for every seat at once.
 
 Each writer fills exactly the features its block names in
 :mod:`townlet_env.observations.features`, at the columns a
@@ -25,6 +25,18 @@ POS_SCALE = 16.0  # relative positions of social ties, in tiles / POS_SCALE, cli
 WALLET_SCALE = 10.0
 SLACK_SCALE = 120.0  # work_slack: ticks to spare before the shift, / SLACK_SCALE, clipped to [-1, 1]
 STATIC, AGENTS, OCCUPIED = 0, 1, 2  # how a map channel is filled (MapPlanes.kinds)
+
+
+# The driver lives with the writers it calls: numba's on-disk cache checks only the source
+# file of the kernel it loads, so a driver in another module would keep stale writer code.
+@njit(cache=True)
+def encode(out, tick, st, town, mp, cols):
+    """Write every block of every seat's observation into ``out``."""
+    if mp.window > 0:
+        write_map(out, st, mp, cols.map_start)
+    write_self(out, tick, st, town, cols.own)
+    write_landmarks(out, st, town, cols.landmarks)
+    write_social(out, st, cols.social)
 
 
 @njit(cache=True)

@@ -1,8 +1,7 @@
 """The one internal observation encoder; variants choose which of its blocks they emit.
 
-Blocks, written for all seats by one compiled driver per call, each by its own writer in
-:mod:`townlet_env.observations.blocks` at columns looked up by feature name
-(:mod:`townlet_env.observations.features`):
+Blocks, written for all seats by one compiled call (:func:`townlet_env.observations.blocks.encode`),
+each by its own writer at columns looked up by feature name (:mod:`townlet_env.observations.features`):
 
 * ``map``: egocentric ``w x w`` window per channel. Static channels (walls, objects) come
   from a padded buffer built once; ``agents`` marks tiles holding another living agent and
@@ -21,18 +20,10 @@ from operator import attrgetter
 from typing import Any, NamedTuple
 
 import numpy as np
-from numba import njit
 
 from townlet_env.jit import bind
-from townlet_env.observations.blocks import (
-    AGENTS,
-    OCCUPIED,
-    STATIC,
-    write_landmarks,
-    write_map,
-    write_self,
-    write_social,
-)
+from townlet_env.observations import blocks
+from townlet_env.observations.blocks import AGENTS, OCCUPIED, STATIC
 from townlet_env.observations.features import Columns, columns
 from townlet_env.observations.layout import ObservationLayout
 from townlet_env.world.rules import Rules
@@ -166,25 +157,17 @@ class Encoder:
         self.columns: Columns = columns(rules, layout)
         self._map = _map_planes(rules, layout.map_channels, layout.window)
         self._town = _town_arrays(rules)
-        self._call: Callable[..., Any] = self._bind_and_call
+        self._call: Callable[..., Any] = blocks.encode
+        self._bound_to: WorldState | None = None
 
     def encode(self, state: WorldState, out: np.ndarray) -> None:
         """Fill ``out`` (C-contiguous float32[N, size]) with every seat's observation."""
-        self._call(out, state.tick, StateArrays(*_gather(state)), self._town, self._map, self.columns)
-
-    def _bind_and_call(self, *args: Any) -> None:
-        # The first call's records fix the types; bound once, the kernel call skips type
-        # dispatch (it is on the hot path). ``_encode`` is looked up now, so a test that
-        # swaps the kernels for their ``py_func`` before building the env is honoured.
-        self._call = bind(_encode, *args)
+        # The state record is gathered per call (about 1 us): a record kept across calls
+        # would go stale if a state array were ever re-assigned instead of written in place.
+        args = (out, state.tick, StateArrays(*_gather(state)), self._town, self._map, self.columns)
+        if state is not self._bound_to:
+            # Bound once per state, the kernel call skips type dispatch (it is on the hot
+            # path); a new state may hold arrays of other types. ``blocks.encode`` is looked
+            # up now, so a test that swaps the kernels for their ``py_func`` is honoured.
+            self._call, self._bound_to = bind(blocks.encode, *args), state
         self._call(*args)
-
-
-@njit(cache=True)
-def _encode(out, tick, st, town, mp, cols):
-    """Write every block of every seat's observation into ``out``."""
-    if mp.window > 0:
-        write_map(out, st, mp, cols.map_start)
-    write_self(out, tick, st, town, cols.own)
-    write_landmarks(out, st, town, cols.landmarks)
-    write_social(out, st, cols.social)
