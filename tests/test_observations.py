@@ -210,3 +210,17 @@ def test_variants_differ_in_the_expected_direction() -> None:
 def test_unknown_variant_is_refused_by_name() -> None:
     with pytest.raises(ValueError, match=r"obs_variant"):
         townlet_env.parallel_env(obs_variant="Hybrid")
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_encoder_columns_cover_every_feature_once(variant: str) -> None:
+    """The block writers' column records, read from the layout by name, hit each feature column once."""
+    env = townlet_env.parallel_env(obs_variant=variant, num_agents=2).unwrapped
+    layout, cols = env.layout, env.variant.encoder.columns
+    seen: list[int] = []
+    for record in (cols.own, cols.landmarks, cols.social):
+        for field, value in zip(record._fields, record, strict=True):
+            if field != "n_friends":  # a count, not a column
+                seen += np.atleast_1d(value).tolist()
+    assert cols.map_start == layout.map_slice.start
+    assert sorted(seen) == list(range(layout.map_size, layout.size)), "a feature is written twice or never"

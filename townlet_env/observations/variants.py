@@ -12,7 +12,8 @@ from __future__ import annotations
 import numpy as np
 from gymnasium import spaces
 
-from townlet_env.observations.encoder import Encoder, landmark_names, self_feature_names, social_names
+from townlet_env.observations.encoder import Encoder
+from townlet_env.observations.features import landmark_names, self_feature_names, social_names
 from townlet_env.observations.layout import LAYOUT_VERSION, VARIANTS, ObservationLayout
 from townlet_env.world.rules import Rules
 from townlet_env.world.state import WorldState
@@ -52,7 +53,7 @@ class Variant:
             action_mode=rules.config.action_mode,
             n_actions=n_actions,
         )
-        self.encoder = Encoder(rules, channels, window, self.use_landmarks)
+        self.encoder = Encoder(rules, self.layout)
 
     def encode(self, state: WorldState) -> np.ndarray:
         """float32[N, size]: a fresh array every call (callers may keep it)."""
