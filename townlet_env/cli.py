@@ -4,7 +4,7 @@ Subcommands::
 
     townlet validate-manifest PATH [--config CONFIG.yaml]
     townlet validate-config PATH
-    townlet town [--config PATH] [--days N] [--seed S] [--agents N]
+    townlet town [--config PATH] [--days N] [--seed S] [--agents N] [--telemetry OUT.jsonl]
     townlet run ...        (training pipeline; needs ``pip install -e .[train]``)
     townlet dataset ...    (dataset tools; needs ``pip install -e .[train]``)
 
@@ -122,8 +122,12 @@ def _town(args: argparse.Namespace) -> int:
     from townlet_env.demo import format_report, run_town
 
     config = None if args.config is None else str(args.config)
+    # Only pass telemetry when asked for, so run_town's plain signature stays the common call.
+    extra = {} if args.telemetry is None else {"telemetry": args.telemetry}
+    if args.telemetry is not None and not args.telemetry.parent.is_dir():
+        return _fail(f"--telemetry {args.telemetry}: folder {args.telemetry.parent} does not exist; create it first")
     try:
-        report = run_town(config, args.days, args.seed, args.agents)
+        report = run_town(config, args.days, args.seed, args.agents, **extra)
     except _validation_errors() as exc:
         return _fail(str(exc))
     except OSError as exc:
@@ -213,6 +217,13 @@ def _town_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--days", type=_positive_int, default=1, help="sim days to run (default 1)")
     p.add_argument("--seed", type=_non_negative_int, default=0, help="episode and expert seed (default 0)")
     p.add_argument("--agents", type=_positive_int, default=None, help="number of agents (default: the config's)")
+    p.add_argument(
+        "--telemetry",
+        type=Path,
+        default=None,
+        metavar="OUT.jsonl",
+        help="record the telemetry stream (a snapshot, then per-tick diffs) to this JSONL file",
+    )
 
 
 Handler = Callable[[argparse.Namespace], int]

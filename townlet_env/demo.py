@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict
+from pathlib import Path
 
 import numpy as np
 
@@ -12,7 +13,13 @@ from townlet_env.rewards.guard import RewardGuard
 from townlet_env.scripted import ScriptedExpert
 
 
-def run_town(config_path: str | None, days: int = 1, seed: int = 0, num_agents: int | None = None) -> KpiReport:
+def run_town(
+    config_path: str | None,
+    days: int = 1,
+    seed: int = 0,
+    num_agents: int | None = None,
+    telemetry: str | Path | None = None,
+) -> KpiReport:
     """Simulate ``days`` sim days of a town under the scripted expert and measure its KPIs.
 
     Args:
@@ -20,6 +27,7 @@ def run_town(config_path: str | None, days: int = 1, seed: int = 0, num_agents: 
         days: sim days to run (``max_ticks`` is set to ``days * 1440``).
         seed: seeds both the episode (``reset(seed=...)``) and the expert.
         num_agents: seats in the town (default from the config).
+        telemetry: record the telemetry stream to this JSONL file (appended to).
 
     Returns:
         The :class:`~townlet_env.kpis.KpiReport` of the run.
@@ -32,6 +40,12 @@ def run_town(config_path: str | None, days: int = 1, seed: int = 0, num_agents: 
         overrides["num_agents"] = num_agents
     env = RewardGuard(TownletParallelEnv(load_config(config_path, **overrides)))
     town = env.unwrapped
+    publisher = None
+    if telemetry is not None:
+        from townlet_env.telemetry.publisher import TelemetryPublisher
+        from townlet_env.telemetry.transports import JsonlTransport
+
+        publisher = TelemetryPublisher(env, [JsonlTransport(telemetry)])
     env.reset(seed=seed)
     expert = ScriptedExpert(town.rules, seed=seed)
     tracker = KpiTracker(len(env.possible_agents))
@@ -42,6 +56,8 @@ def run_town(config_path: str | None, days: int = 1, seed: int = 0, num_agents: 
         for agent, r in reward.items():
             rewards[town.seat_index[agent]] = r
         tracker.update(town.world, town.last_events, rewards)
+    if publisher is not None:
+        publisher.close()
     return tracker.report()
 
 

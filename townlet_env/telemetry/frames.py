@@ -1,0 +1,112 @@
+"""What the tick loop hands the telemetry worker: cheap copies of one tick's state.
+
+Capturing a :class:`Frame` costs a few small array copies, so it runs on the tick thread;
+turning frames into JSON messages (the diffing, the serialising) runs on the publisher's
+worker thread. A frame holds the full state of its tick, so whenever frames were dropped
+the worker can still rebuild a complete snapshot from the next one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+import numpy as np
+
+from townlet_env.world.events import Event
+from townlet_env.world.state import WorldState
+
+#: World arrays a frame copies (the rest of WorldState is not telemetry).
+WORLD_ARRAYS = (
+    "alive",
+    "generation",
+    "pos",
+    "needs",
+    "wallet",
+    "job",
+    "option",
+    "running",
+    "waiting",
+    "joined_tick",
+    "wait_age",
+    "exit_pending",
+    "tie_other",
+    "tie_vals",
+    "holder",
+    "using",
+)
+
+
+@dataclass(frozen=True)
+class Frame:
+    """One tick's state (kind ``"state"``), or a request for a health message (``"health"``).
+
+    Attributes:
+        seq: the message sequence number this frame becomes.
+        tick: the world tick.
+        kind: ``"state"`` or ``"health"``.
+        snapshot: publish a full snapshot rather than a diff (new episode, resumed stream).
+        arrays: copies of :data:`WORLD_ARRAYS` plus ``reward`` (this tick) and ``return``
+            (the episode so far), per seat.
+        events: the tick's events (the env hands out a fresh list every tick).
+        stability: ``{"alerts": [...], "metrics": {...}}`` as JSON values.
+
+    """
+
+    seq: int
+    tick: int
+    kind: str = "state"
+    snapshot: bool = False
+    arrays: Mapping[str, np.ndarray] = field(default_factory=dict)
+    events: Sequence[Event] = ()
+    stability: Mapping[str, Any] = field(default_factory=dict)
+
+
+def copy_arrays(world: WorldState, rewards: np.ndarray, returns: np.ndarray) -> dict[str, np.ndarray]:
+    """Copies of the world arrays telemetry reads, plus this tick's rewards and the returns."""
+    arrays = {name: getattr(world, name).copy() for name in WORLD_ARRAYS}
+    arrays["reward"] = rewards.copy()
+    arrays["return"] = returns.copy()
+    return arrays
+
+
+def jsonable(value: Any) -> Any:
+    """``value`` as plain JSON values.
+
+    NumPy scalars and arrays, dataclasses and named tuples are converted, enums become
+    their lower-case name, non-finite floats ``None`` (JSON has no NaN), anything else
+    unknown its ``str``.
+    """
+    if value is None or isinstance(value, bool | str):
+        return value
+    if isinstance(value, Enum):
+        return value.name.lower()
+    if isinstance(value, int):
+        return int(value)  # IntEnum members too
+    if isinstance(value, float | np.floating):
+        f = float(value)
+        return f if np.isfinite(f) else None
+    if isinstance(value, np.integer | np.bool_):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return jsonable(value.tolist())
+    if hasattr(value, "_asdict"):
+        return jsonable(value._asdict())
+    if hasattr(value, "__dataclass_fields__"):
+        return {k: jsonable(getattr(value, k)) for k in value.__dataclass_fields__}
+    if isinstance(value, Mapping):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [jsonable(v) for v in value]
+    return str(value)
+
+
+def stability_section(monitor: Any) -> dict[str, Any]:
+    """The stability monitor's current alerts and metrics, or empty ones without a monitor."""
+    if monitor is None:
+        return {"alerts": [], "metrics": {}}
+    alerts = jsonable(list(getattr(monitor, "alerts", ())))
+    metrics = jsonable(monitor.metrics()) if hasattr(monitor, "metrics") else {}
+    return {"alerts": alerts, "metrics": metrics if isinstance(metrics, dict) else {"value": metrics}}

@@ -1,0 +1,246 @@
+"""The telemetry publisher: attaches to a town, never blocks its tick loop.
+
+Each tick the publisher copies what it needs (a :class:`~townlet_env.telemetry.frames.Frame`)
+into a bounded buffer; a background worker thread turns frames into messages and hands
+them to the transports. When the buffer is full the oldest frame is dropped and counted;
+the worker notices the gap in sequence numbers and publishes a full snapshot next, so
+every consumer can always rebuild the state from the stream.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import threading
+import time
+from collections import deque
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol
+
+import numpy as np
+
+from townlet_env.telemetry import SCHEMA_VERSION
+from townlet_env.telemetry.builder import MessageBuilder, Names
+from townlet_env.telemetry.frames import Frame, copy_arrays, stability_section
+
+#: Errors a transport may raise while sending; the worker counts them and carries on.
+TRANSPORT_ERRORS = (OSError, ValueError, RuntimeError)
+
+
+class Transport(Protocol):
+    """Where messages go. ``send`` runs on the publisher's worker thread."""
+
+    def send(self, message: Mapping[str, Any], text: str) -> None:
+        """Deliver one message (``text`` is its JSON encoding, without a newline)."""
+
+    def flush(self) -> None:
+        """Push out anything buffered (called when the worker has nothing left to send)."""
+
+    def close(self) -> None:
+        """Release the transport's resources."""
+
+
+class TelemetryPublisher:
+    """Publishes a town's telemetry stream to transports from a background thread.
+
+    Attaches itself to ``env.unwrapped`` as ``"telemetry"``. Attach it before ``reset`` so
+    the stream starts with the episode's snapshot.
+
+    Args:
+        env: the town (wrapped or not).
+        transports: where messages go (see :mod:`townlet_env.telemetry.transports` and
+            :class:`townlet_env.telemetry.server.TelemetryServer`).
+        buffer_size: frames the buffer holds before it drops the oldest.
+        kpi_every: ticks between KPI reports (the KPI tracker itself sees every built frame).
+        health_every: ticks between ``health`` messages (0: none).
+        restart_limit: times a dead worker thread is restarted.
+
+    """
+
+    def __init__(
+        self,
+        env: Any,
+        transports: Sequence[Transport],
+        *,
+        buffer_size: int = 256,
+        kpi_every: int = 60,
+        health_every: int = 600,
+        restart_limit: int = 3,
+    ) -> None:
+        if buffer_size < 1:
+            raise ValueError(f"TelemetryPublisher: buffer_size={buffer_size}; pass at least 1")
+        self.env = env.unwrapped
+        self.transports = list(transports)
+        self.buffer: deque[Frame] = deque(maxlen=buffer_size)
+        self.kpi_every, self.health_every, self.restart_limit = kpi_every, health_every, restart_limit
+        self._builder = MessageBuilder(Names.of(self.env), kpi_every=kpi_every)
+        n = len(self.env.possible_agents)
+        self._returns = np.zeros(n, dtype=np.float64)
+        self._seq = 0
+        self._want_snapshot = False
+        self._cv = threading.Condition()
+        self._busy = False
+        self._closing = False
+        self.dropped = 0
+        self.messages_sent = 0
+        self.bytes_sent = 0
+        self.send_failures = 0
+        self.restarts = 0
+        self.error: str | None = None
+        self.max_buffered = 0
+        self._thread = self._start_worker()
+        self.env.attachments.attach("telemetry", self)
+
+    # --- tick thread -----------------------------------------------------------------------
+    def after_reset(self, env: Any) -> None:
+        self._returns[:] = 0.0
+        self._push(self._frame(env, snapshot=True))
+
+    def after_step(self, env: Any) -> None:
+        world = env.world
+        self._returns += env.last_rewards
+        self._push(self._frame(env, snapshot=self._want_snapshot))
+        self._want_snapshot = False
+        if self.health_every and world.tick % self.health_every == 0:
+            self._push(Frame(self._next_seq(), world.tick, kind="health"))
+        if not self._thread.is_alive() and not self._closing and self.restarts < self.restart_limit:
+            self.restarts += 1
+            self._thread = self._start_worker()
+
+    def _next_seq(self) -> int:
+        seq = self._seq
+        self._seq += 1
+        return seq
+
+    def _frame(self, env: Any, snapshot: bool) -> Frame:
+        return Frame(
+            self._next_seq(),
+            env.world.tick,
+            snapshot=snapshot,
+            arrays=copy_arrays(env.world, env.last_rewards, self._returns),
+            events=env.last_events,
+            stability=stability_section(env.attachments.get("stability")),
+        )
+
+    def _push(self, frame: Frame) -> None:
+        with self._cv:
+            if len(self.buffer) == self.buffer.maxlen:
+                self.dropped += 1  # deque(maxlen) drops the oldest frame on append
+            self.buffer.append(frame)
+            self.max_buffered = max(self.max_buffered, len(self.buffer))
+            self._cv.notify()
+
+    # --- worker thread ---------------------------------------------------------------------
+    def _start_worker(self) -> threading.Thread:
+        thread = threading.Thread(target=self._work, name="townlet-telemetry", daemon=True)
+        thread.start()
+        return thread
+
+    def _work(self) -> None:
+        try:
+            self._drain()
+        except BaseException as exc:  # recorded for health(); after_step restarts the worker
+            self.error = f"{type(exc).__name__}: {exc}"
+            raise
+
+    def _drain(self) -> None:
+        while True:
+            with self._cv:
+                while not self.buffer and not self._closing:
+                    self._busy = False
+                    self._cv.notify_all()
+                    self._cv.wait(0.5)
+                if not self.buffer:
+                    self._busy = False
+                    self._cv.notify_all()
+                    return
+                frame = self.buffer.popleft()
+                self._busy = True
+            self._publish(frame)
+            if not self.buffer:
+                for transport in self.transports:
+                    self._call(transport.flush)
+
+    def _publish(self, frame: Frame) -> None:
+        if frame.kind == "health":
+            message: dict[str, Any] = {
+                "schema_version": SCHEMA_VERSION,
+                "seq": frame.seq,
+                "tick": frame.tick,
+                "kind": "health",
+                "health": self.health(),
+            }
+            self._builder.skip(frame.seq)
+        else:
+            message = self._builder.build(frame)
+        text = json.dumps(message, separators=(",", ":"), allow_nan=False)
+        for transport in self.transports:
+            if self._call(transport.send, message, text):
+                self.messages_sent += 1
+                self.bytes_sent += len(text) + 1
+
+    def _call(self, method: Any, *args: Any) -> bool:
+        try:
+            method(*args)
+        except TRANSPORT_ERRORS as exc:
+            self.send_failures += 1
+            self.error = f"{type(method.__self__).__name__}: {type(exc).__name__}: {exc}"
+            return False
+        return True
+
+    # --- public ----------------------------------------------------------------------------
+    def health(self) -> dict[str, Any]:
+        """The stream's health: buffer, drops, throughput and the worker's state."""
+        return {
+            "queue_length": len(self.buffer),
+            "buffer_size": self.buffer.maxlen,
+            "dropped": self.dropped,
+            "messages_sent": self.messages_sent,
+            "bytes_sent": self.bytes_sent,
+            "send_failures": self.send_failures,
+            "worker": {"alive": self._thread.is_alive(), "error": self.error, "restarts": self.restarts},
+        }
+
+    def flush(self, timeout: float = 10.0) -> bool:
+        """Wait until every buffered frame is sent; ``False`` if ``timeout`` s passed first."""
+        deadline = time.monotonic() + timeout
+        with self._cv:
+            while (self.buffer or self._busy) and self._thread.is_alive():
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._cv.wait(min(left, 0.1))
+        return not self.buffer
+
+    def current_state(self) -> dict[str, Any]:
+        """The state the stream describes now, built from the last frame's arrays (after a
+        :meth:`flush`; for tests and consumers in the same process).
+        """
+        self.flush()
+        with self._cv:
+            return copy.deepcopy(self._builder.full_state())
+
+    def close(self, timeout: float = 10.0) -> None:
+        """Send what is buffered (up to ``timeout`` s), stop the worker, close the transports."""
+        self.flush(timeout)
+        with self._cv:
+            self._closing = True
+            self._cv.notify_all()
+        for transport in self.transports:
+            self._call(transport.close)
+        self._thread.join(timeout)
+
+    def state_dict(self) -> dict[str, Any]:
+        """The next sequence number and the episode returns, so a resumed stream continues."""
+        return {"schema_version": SCHEMA_VERSION, "seq": self._seq, "returns": self._returns.copy()}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Continue a saved stream: its sequence numbers, starting with a full snapshot."""
+        self._seq = int(state["seq"])
+        returns = np.asarray(state["returns"], dtype=np.float64)
+        if returns.shape != self._returns.shape:
+            raise ValueError(
+                f"telemetry state: returns has shape {returns.shape}, the town has {self._returns.shape[0]} seats"
+            )
+        self._returns[:] = returns
+        self._want_snapshot = True
