@@ -75,6 +75,7 @@ def test_a_300_tick_stream_validates_and_rebuilds_the_state() -> None:
     assert kinds[0] == "snapshot" and kinds.count("snapshot") == 1
     assert kinds.count("health") == 3 and kinds.count("diff") == 300
     assert [m["seq"] for m in memory.messages] == list(range(len(kinds)))
+    assert all(m["base"] == m["seq"] - 1 for m in memory.messages if m["kind"] == "diff")  # nothing dropped
     for tick, (seq, expected) in states.items():
         rebuilt = replay(memory.messages, seq)
         assert rebuilt.consistent and rebuilt.state == expected, f"state differs at tick {tick}"
@@ -156,10 +157,11 @@ class NeverReads:
         self.release.set()
 
 
-def test_a_consumer_that_never_reads_costs_drops_not_memory() -> None:
+@pytest.mark.parametrize("stride", [1, 8])
+def test_a_consumer_that_never_reads_costs_drops_not_memory(stride: int) -> None:
     env, expert = expert_town()
     consumer = NeverReads()
-    publisher = TelemetryPublisher(env, [consumer], buffer_size=16, health_every=0)
+    publisher = TelemetryPublisher(env, [consumer], buffer_size=16, health_every=0, backlog_stride=stride)
     env.reset(seed=0)
     for _ in range(200):
         env.step(expert.act_dict(env))
@@ -174,13 +176,28 @@ def test_a_consumer_that_never_reads_costs_drops_not_memory() -> None:
     assert publisher.flush()
     expected = publisher.current_state()
     publisher.close()
-    # The consumer saw a gap, then a fresh snapshot, and ends with the publisher's state.
+    # The consumer got the first snapshot, then diffs that span the dropped ticks (each
+    # names its base), and ends with the publisher's state.
     kinds = [m["kind"] for m in consumer.messages]
-    assert kinds[:2] == ["snapshot", "snapshot"] and kinds.count("snapshot") == 2
+    assert kinds.count("snapshot") == 1 and len(kinds) == 1 + 16
+    spans = [m["seq"] - m["base"] for m in consumer.messages[1:]]
+    assert max(spans) > 1
     state = TelemetryState()
     for message in consumer.messages:
         state.apply(message)
-    assert state.gaps == 1 and state.consistent and state.state == expected
+    assert state.gaps == 0 and state.consistent and state.state == expected
+    assert state.skipped == health["dropped"]
+
+
+def test_a_diff_whose_base_is_missing_waits_for_the_next_snapshot() -> None:
+    memory, _, _ = run_stream(20, health_every=0)
+    state = TelemetryState()
+    messages = memory.messages
+    for message in [*messages[:5], *messages[6:10]]:  # message 5 lost on the way
+        state.apply(message)
+    assert state.gaps == 1 and not state.consistent
+    state.apply({**messages[0], "seq": 10, "tick": 9})  # any snapshot resynchronises
+    assert state.consistent and state.state == replay(messages, 0).state
 
 
 def test_a_resumed_stream_continues_its_seq_with_a_snapshot() -> None:

@@ -141,7 +141,7 @@ def test_a_slow_subscriber_is_resynced_with_a_snapshot_and_stays_consistent() ->
     fast, slow = Subscriber(server.url), Subscriber(server.url, pause=3.0)
     expected = run_town(server, [fast, slow], 300)
     assert server.resyncs > 2  # the first snapshots plus at least one forced one
-    assert slow.kinds.count("snapshot") >= 2 and slow.state.gaps >= 1
+    assert slow.kinds.count("snapshot") >= 2  # its backlog was replaced by a fresh snapshot
     assert slow.state.consistent and slow.state.state == expected
     assert fast.state.consistent and fast.state.state == expected
 

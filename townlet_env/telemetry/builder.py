@@ -11,7 +11,7 @@ first snapshot gives :meth:`MessageBuilder.full_state` exactly.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from types import SimpleNamespace
 from typing import Any, cast
 
@@ -20,7 +20,7 @@ import numpy as np
 from townlet_env.config import NEEDS
 from townlet_env.kpis import KpiTracker
 from townlet_env.telemetry import SCHEMA_VERSION
-from townlet_env.telemetry.frames import Frame, jsonable
+from townlet_env.telemetry.frames import Frame, Names, jsonable
 from townlet_env.world.events import Event
 from townlet_env.world.state import WorldState
 
@@ -51,28 +51,6 @@ _SCALE = np.ones(len(AGENT_COLUMNS))
 for _name in ("wallet", "reward", "return"):
     _SCALE[AGENT_COLUMNS.index(_name)] = 10.0 ** DECIMALS[_name]
 _SCALE[4 : 4 + len(NEEDS)] = 10.0 ** DECIMALS["needs"]
-
-
-@dataclass(frozen=True)
-class Names:
-    """How indices are spelled in messages: seats, objects, affordances, jobs, options."""
-
-    seats: tuple[str, ...]
-    objects: tuple[str, ...]
-    affordances: tuple[str, ...]
-    jobs: tuple[str, ...]
-    options: tuple[str, ...] | None  #: ``None`` in primitive action mode (no options)
-
-    @classmethod
-    def of(cls, env: Any) -> Names:
-        """The names of a core town (``env.unwrapped``)."""
-        from townlet_env.actions import Option
-
-        rules = env.rules
-        types = rules.manifest.object_types
-        objects = tuple(f"{types[int(t)]}_{m}" for m, t in enumerate(rules.town.obj_type))
-        options = tuple(o.name.lower() for o in Option) if rules.option_mode else None
-        return cls(tuple(env.possible_agents), objects, tuple(rules.manifest.affordance_ids), rules.job_names, options)
 
 
 def _lookup(names: Sequence[str] | None) -> Callable[[int], str | None]:
@@ -118,7 +96,7 @@ class MessageBuilder:
         self._tie_vals: np.ndarray = np.zeros(0)
         self._ties: list[dict[str, Any]] = []
         self._sections: dict[str, Any] = {}
-        self._last_seq = -2
+        self._last_seq = -1
         self._tick = 0
 
     # --- per-seat columns ----------------------------------------------------------------
@@ -194,12 +172,12 @@ class MessageBuilder:
         ]
 
     def _small_sections(self, frame: Frame) -> dict[str, Any]:
-        cols = frame.arrays
+        cols, stability = frame.arrays, frame.stability
         return {
             "queues": self._queues(cols),
             "events": self._events(frame.events),
             "kpis": self._kpis,
-            "stability": dict(frame.stability),
+            "stability": {"alerts": list(stability["alerts"]), "metrics": dict(stability["metrics"])},
             "rewards": {
                 "tick": round(float(cols["reward"].sum(dtype=np.float64)), DECIMALS["reward"]),
                 "episode": round(float(cols["return"].sum(dtype=np.float64)), DECIMALS["return"]),
@@ -208,13 +186,17 @@ class MessageBuilder:
 
     # --- messages ------------------------------------------------------------------------
     def build(self, frame: Frame) -> dict[str, Any]:
-        """The message for ``frame``: a snapshot when asked for, first, or after a gap in seq."""
-        gap = frame.seq != self._last_seq + 1
-        self._last_seq = frame.seq
+        """The message for ``frame``: a snapshot when asked for or first, else a diff.
+
+        A diff is taken against the last frame built, whose message's seq it names as
+        ``base``: when frames were dropped in between (``seq > base + 1``), it spans
+        several ticks and still rebuilds the state exactly (only the dropped ticks' events
+        are lost).
+        """
         self._account(frame)
-        if frame.snapshot or gap or self._agents is None:
-            return self._snapshot(frame)
-        return self._diff(frame)
+        message = self._snapshot(frame) if frame.snapshot or self._agents is None else self._diff(frame)
+        self._last_seq = frame.seq
+        return message
 
     def _account(self, frame: Frame) -> None:
         """Feed the KPI tracker (a new one each episode); refresh the report every ``kpi_every`` ticks.
@@ -232,8 +214,8 @@ class MessageBuilder:
             self._kpis = jsonable(asdict(self._kpi.report()))
 
     def skip(self, seq: int) -> None:
-        """Another kind of message (health) took ``seq``; a gap before it still forces a snapshot."""
-        self._last_seq = seq if seq == self._last_seq + 1 else -2
+        """Another kind of message (health) took ``seq``: the next diff's base."""
+        self._last_seq = seq
 
     def _envelope(self, frame: Frame, kind: str) -> dict[str, Any]:
         self._tick = frame.tick
@@ -289,7 +271,7 @@ class MessageBuilder:
             else:
                 changes[key] = value
         self._agents, self._sections = m, sections
-        return {**self._envelope(frame, "diff"), "changes": changes, "removed": removed}
+        return {**self._envelope(frame, "diff"), "base": self._last_seq, "changes": changes, "removed": removed}
 
     def _tie_changes(self, seats: list[int], removed: list) -> dict:
         out: dict[str, Any] = {}

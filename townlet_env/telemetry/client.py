@@ -8,7 +8,6 @@
 
 from __future__ import annotations
 
-import copy
 import json
 import warnings
 from collections.abc import Iterator, Mapping
@@ -65,14 +64,27 @@ def check_version(message: Mapping[str, Any], supported: str = SCHEMA_VERSION) -
     return major, minor
 
 
+def clone(value: Any) -> Any:
+    """A deep copy of a JSON value (dicts and lists copied, scalars shared): several times
+    faster than :func:`copy.deepcopy`, which matters at one merge per tick per subscriber.
+    """
+    if isinstance(value, dict):
+        return {k: clone(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [clone(v) for v in value]
+    return value
+
+
 def deep_merge(target: dict[str, Any], changes: Mapping[str, Any]) -> None:
-    """Merge ``changes`` into ``target`` in place: dicts recursively, anything else replaced."""
+    """Merge ``changes`` into ``target`` in place: dicts recursively, anything else replaced
+    (by a copy, so later merges never write into the message).
+    """
     for key, value in changes.items():
         current = target.get(key)
         if isinstance(value, Mapping) and isinstance(current, dict):
             deep_merge(current, value)
         else:
-            target[key] = copy.deepcopy(value)
+            target[key] = clone(value)
 
 
 def remove_paths(target: dict[str, Any], paths: list[list[str]]) -> None:
@@ -92,7 +104,10 @@ class TelemetryState:
         state: the sections (agents, queues, relationships, events, kpis, stability, rewards).
         seq: the last applied message's sequence number (-1 before any).
         tick: the tick the state describes.
-        consistent: ``False`` after a gap in ``seq`` until the next snapshot.
+        consistent: ``False`` from a diff whose ``base`` is not the last applied message
+            (something was lost on the way) until the next snapshot.
+        gaps: how often that happened.
+        skipped: ticks the publisher dropped under backpressure (diffs spanning them).
         health: the last ``health`` message's payload.
 
     """
@@ -105,22 +120,26 @@ class TelemetryState:
         self.health: dict[str, Any] = {}
         self.snapshots = 0
         self.gaps = 0
+        self.skipped = 0
 
     def apply(self, message: Mapping[str, Any]) -> None:
         """Apply one message (checks its version first)."""
         check_version(message)
         seq = int(message["seq"])
         kind = message.get("kind", "snapshot")
-        if self.seq >= 0 and seq != self.seq + 1:
-            self.gaps += 1
-            self.consistent = False  # something was dropped upstream: wait for the next snapshot
         if kind == "snapshot":
-            self.state = {k: copy.deepcopy(v) for k, v in message.items() if k not in ENVELOPE}
+            self.state = {k: clone(v) for k, v in message.items() if k not in ENVELOPE}
             self.consistent = True
             self.snapshots += 1
-        elif kind == "diff" and self.consistent:
-            deep_merge(self.state, message.get("changes", {}))
-            remove_paths(self.state, message.get("removed", []))
+        elif kind == "diff":
+            base = int(message.get("base", seq - 1))
+            if base != self.seq:
+                self.gaps += 1
+                self.consistent = False  # the diff's base never arrived: wait for a snapshot
+            elif self.consistent:
+                deep_merge(self.state, message.get("changes", {}))
+                remove_paths(self.state, message.get("removed", []))
+                self.skipped += seq - base - 1
         elif kind == "health":
             self.health = dict(message.get("health", {}))
         self.seq = seq

@@ -9,9 +9,10 @@ the worker can still rebuild a complete snapshot from the next one.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import Enum
-from typing import Any
+from types import MappingProxyType
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -37,11 +38,37 @@ WORLD_ARRAYS = (
     "holder",
     "using",
 )
+_NO_ARRAYS: Mapping[str, Any] = MappingProxyType({})
+#: The stability section without a monitor (shared: readers copy what they keep).
+_NO_STABILITY: Mapping[str, Any] = MappingProxyType({"alerts": (), "metrics": MappingProxyType({})})
 
 
 @dataclass(frozen=True)
-class Frame:
+class Names:
+    """How indices are spelled in messages: seats, objects, affordances, jobs, options."""
+
+    seats: tuple[str, ...]
+    objects: tuple[str, ...]
+    affordances: tuple[str, ...]
+    jobs: tuple[str, ...]
+    options: tuple[str, ...] | None  #: ``None`` in primitive action mode (no options)
+
+    @classmethod
+    def of(cls, env: Any) -> Names:
+        """The names of a core town (``env.unwrapped``)."""
+        from townlet_env.actions import Option
+
+        rules = env.rules
+        types = rules.manifest.object_types
+        objects = tuple(f"{types[int(t)]}_{m}" for m, t in enumerate(rules.town.obj_type))
+        options = tuple(o.name.lower() for o in Option) if rules.option_mode else None
+        return cls(tuple(env.possible_agents), objects, tuple(rules.manifest.affordance_ids), rules.job_names, options)
+
+
+class Frame(NamedTuple):
     """One tick's state (kind ``"state"``), or a request for a health message (``"health"``).
+
+    A named tuple rather than a dataclass: one is built every tick on the tick thread.
 
     Attributes:
         seq: the message sequence number this frame becomes.
@@ -59,9 +86,9 @@ class Frame:
     tick: int
     kind: str = "state"
     snapshot: bool = False
-    arrays: Mapping[str, np.ndarray] = field(default_factory=dict)
+    arrays: Mapping[str, np.ndarray] = _NO_ARRAYS
     events: Sequence[Event] = ()
-    stability: Mapping[str, Any] = field(default_factory=dict)
+    stability: Mapping[str, Any] = _NO_ARRAYS
 
 
 def copy_arrays(world: WorldState, rewards: np.ndarray, returns: np.ndarray) -> dict[str, np.ndarray]:
@@ -103,10 +130,10 @@ def jsonable(value: Any) -> Any:
     return str(value)
 
 
-def stability_section(monitor: Any) -> dict[str, Any]:
+def stability_section(monitor: Any) -> Mapping[str, Any]:
     """The stability monitor's current alerts and metrics, or empty ones without a monitor."""
     if monitor is None:
-        return {"alerts": [], "metrics": {}}
+        return _NO_STABILITY
     alerts = jsonable(list(getattr(monitor, "alerts", ())))
     metrics = jsonable(monitor.metrics()) if hasattr(monitor, "metrics") else {}
     return {"alerts": alerts, "metrics": metrics if isinstance(metrics, dict) else {"value": metrics}}

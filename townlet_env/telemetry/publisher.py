@@ -3,8 +3,9 @@
 Each tick the publisher copies what it needs (a :class:`~townlet_env.telemetry.frames.Frame`)
 into a bounded buffer; a background worker thread turns frames into messages and hands
 them to the transports. When the buffer is full the oldest frame is dropped and counted;
-the worker notices the gap in sequence numbers and publishes a full snapshot next, so
-every consumer can always rebuild the state from the stream.
+the next diff is then taken against the last frame the worker built and names that
+message as its ``base``, so it spans the dropped ticks and consumers still rebuild the
+state exactly (the dropped ticks' events are lost, and counted).
 """
 
 from __future__ import annotations
@@ -20,8 +21,8 @@ from typing import Any, Protocol
 import numpy as np
 
 from townlet_env.telemetry import SCHEMA_VERSION
-from townlet_env.telemetry.builder import MessageBuilder, Names
-from townlet_env.telemetry.frames import Frame, copy_arrays, stability_section
+from townlet_env.telemetry.builder import MessageBuilder
+from townlet_env.telemetry.frames import Frame, Names, copy_arrays, stability_section
 
 #: Errors a transport may raise while sending; the worker counts them and carries on.
 TRANSPORT_ERRORS = (OSError, ValueError, RuntimeError)
@@ -54,6 +55,9 @@ class TelemetryPublisher:
         kpi_every: ticks between KPI reports (the KPI tracker itself sees every built frame).
         health_every: ticks between ``health`` messages (0: none).
         restart_limit: times a dead worker thread is restarted.
+        backlog_stride: while the buffer is full, only every this many ticks is captured
+            (the rest are counted as dropped at once), so a stuck consumer costs the tick
+            loop almost nothing; 1 captures every tick.
 
     """
 
@@ -66,6 +70,7 @@ class TelemetryPublisher:
         kpi_every: int = 60,
         health_every: int = 600,
         restart_limit: int = 3,
+        backlog_stride: int = 8,
     ) -> None:
         if buffer_size < 1:
             raise ValueError(f"TelemetryPublisher: buffer_size={buffer_size}; pass at least 1")
@@ -73,6 +78,7 @@ class TelemetryPublisher:
         self.transports = list(transports)
         self.buffer: deque[Frame] = deque(maxlen=buffer_size)
         self.kpi_every, self.health_every, self.restart_limit = kpi_every, health_every, restart_limit
+        self.backlog_stride = max(1, backlog_stride)
         self._builder = MessageBuilder(Names.of(self.env), kpi_every=kpi_every)
         n = len(self.env.possible_agents)
         self._returns = np.zeros(n, dtype=np.float64)
@@ -80,6 +86,7 @@ class TelemetryPublisher:
         self._want_snapshot = False
         self._cv = threading.Condition()
         self._busy = False
+        self._idle = False
         self._closing = False
         self.dropped = 0
         self.messages_sent = 0
@@ -99,13 +106,25 @@ class TelemetryPublisher:
     def after_step(self, env: Any) -> None:
         world = env.world
         self._returns += env.last_rewards
+        # A dead worker (a bug, not a transport error) is restarted; checked every 64 ticks.
+        if (
+            world.tick % 64 == 0
+            and not self._thread.is_alive()
+            and not self._closing
+            and self.restarts < self.restart_limit
+        ):
+            self.restarts += 1
+            self._thread = self._start_worker()
+        if len(self.buffer) == self.buffer.maxlen and world.tick % self.backlog_stride:
+            # Backlogged (a consumer is stuck): the frame would only push out another one,
+            # so most ticks skip the copy; their seq is skipped too (diffs then span it).
+            self.dropped += 1
+            self._seq += 1
+            return
         self._push(self._frame(env, snapshot=self._want_snapshot))
         self._want_snapshot = False
         if self.health_every and world.tick % self.health_every == 0:
             self._push(Frame(self._next_seq(), world.tick, kind="health"))
-        if not self._thread.is_alive() and not self._closing and self.restarts < self.restart_limit:
-            self.restarts += 1
-            self._thread = self._start_worker()
 
     def _next_seq(self) -> int:
         seq = self._seq
@@ -123,12 +142,16 @@ class TelemetryPublisher:
         )
 
     def _push(self, frame: Frame) -> None:
-        with self._cv:
-            if len(self.buffer) == self.buffer.maxlen:
-                self.dropped += 1  # deque(maxlen) drops the oldest frame on append
-            self.buffer.append(frame)
-            self.max_buffered = max(self.max_buffered, len(self.buffer))
-            self._cv.notify()
+        buffer = self.buffer
+        size = len(buffer)
+        if size == buffer.maxlen:
+            self.dropped += 1  # deque(maxlen) drops the oldest frame on append
+        elif size >= self.max_buffered:
+            self.max_buffered = size + 1
+        buffer.append(frame)  # atomic; the lock is only taken to wake an idle worker
+        if self._idle:
+            with self._cv:
+                self._cv.notify()
 
     # --- worker thread ---------------------------------------------------------------------
     def _start_worker(self) -> threading.Thread:
@@ -146,10 +169,12 @@ class TelemetryPublisher:
     def _drain(self) -> None:
         while True:
             with self._cv:
+                self._idle = True  # set before looking at the buffer: _push reads it after appending
                 while not self.buffer and not self._closing:
                     self._busy = False
                     self._cv.notify_all()
                     self._cv.wait(0.5)
+                self._idle = False
                 if not self.buffer:
                     self._busy = False
                     self._cv.notify_all()

@@ -80,6 +80,7 @@ class TelemetryServer:
         self._stop: asyncio.Future[None] | None = None
         self._error: BaseException | None = None
         self._closing = False
+        self._handlers: set[asyncio.Task[Any]] = set()
         self.resyncs = 0
 
     # --- lifecycle ---------------------------------------------------------------------------
@@ -118,7 +119,9 @@ class TelemetryServer:
             await self._stop
             self._closing = True
             for sub in self._subscribers:
-                sub.wake.set()  # idle stream handlers return, so the server can close
+                sub.wake.set()  # handlers send what is queued, then return
+            if self._handlers:
+                await asyncio.wait(self._handlers, timeout=5.0)
 
     def close(self) -> None:
         """Stop serving and close every connection."""
@@ -194,6 +197,9 @@ class TelemetryServer:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, self.send_buffer)
         sub = _Subscriber(self.client_queue)
         self._subscribers.add(sub)
+        task = asyncio.current_task()
+        if task is not None:
+            self._handlers.add(task)
         if self._state is not None:
             sub.wake.set()  # the snapshot is ready now; do not wait for the next tick
         try:
@@ -216,6 +222,7 @@ class TelemetryServer:
             pass
         finally:
             self._subscribers.discard(sub)
+            self._handlers.discard(task)
 
     async def _console(self, ws: Any) -> None:
         from websockets.exceptions import ConnectionClosed

@@ -1,0 +1,194 @@
+"""Telemetry overhead: env-steps/s with telemetry off, with a consumer that never reads,
+and with WebSocket subscribers on loopback.
+
+Three runs of the same town (8 seats, the scripted expert choosing, option mode), each
+timing ``env.step`` alone over ``--ticks`` ticks:
+
+* ``off``: no publisher.
+* ``never-reading``: a publisher whose only transport writes into an OS pipe that nobody
+  reads, so its worker blocks for good after the pipe fills; the buffer drops frames.
+* ``websocket``: a publisher feeding a :class:`TelemetryServer`, with ``--subscribers``
+  clients in a separate process (so their parsing is not charged to the town). Each
+  client checks that its first message is a snapshot and reports the digest of the state
+  it rebuilt, which must equal the publisher's.
+
+Run: ``python benchmarks/telemetry.py [--ticks 10000] [--subscribers 20]``. Targets: the
+never-reading run within 10 % of off, the WebSocket run within 30 %.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import townlet_env
+from townlet_env.scripted import ScriptedExpert
+from townlet_env.telemetry.client import TelemetryState, stream
+from townlet_env.telemetry.publisher import TelemetryPublisher
+
+
+def digest(state: Mapping[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(state, sort_keys=True).encode()).hexdigest()[:16]
+
+
+class PipeNobodyReads:
+    """Writes lines into a pipe whose read end is never read: the worker blocks once it fills."""
+
+    def __init__(self) -> None:
+        self.read_fd, self.write_fd = os.pipe()
+
+    def send(self, message: Mapping[str, Any], text: str) -> None:
+        os.write(self.write_fd, text.encode() + b"\n")
+
+    def flush(self) -> None:
+        pass
+
+    def close(self) -> None:
+        os.close(self.read_fd)  # the blocked write now fails (EPIPE), which frees the worker
+
+
+def rss_mib() -> float:
+    """This process's resident memory (Linux), MiB."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def run(ticks: int, transports: list[Any] | None, warmup: int = 200) -> tuple[float, float, Any]:
+    """env-steps/s over ``ticks`` timed steps (after ``warmup``), by the wall clock and by the
+    tick thread's own CPU time, and the publisher.
+    """
+    env = townlet_env.parallel_env(num_agents=8, max_ticks=10**7)
+    expert = ScriptedExpert(env.unwrapped.rules, seed=0)
+    publisher = None if transports is None else TelemetryPublisher(env, transports)
+    env.reset(seed=0)
+    for _ in range(warmup):
+        env.step(expert.act_dict(env))
+    wall = cpu = 0.0
+    for _ in range(ticks):
+        actions = expert.act_dict(env)
+        t0, c0 = time.perf_counter(), time.thread_time()
+        env.step(actions)
+        wall += time.perf_counter() - t0
+        cpu += time.thread_time() - c0
+    return ticks / wall, ticks / cpu, publisher
+
+
+def clients(url: str, n: int) -> None:
+    """Child process: ``n`` subscribers; prints one JSON line per subscriber at the end."""
+    results: list[dict[str, Any]] = []
+
+    def one() -> None:
+        state, kinds = TelemetryState(), []
+        for message in stream(url):
+            if not kinds:
+                kinds.append(message["kind"])
+            state.apply(message)
+        results.append(
+            {
+                "first": kinds[0] if kinds else None,
+                "snapshots": state.snapshots,
+                "gaps": state.gaps,
+                "consistent": state.consistent,
+                "tick": state.tick,
+                "digest": digest(state.state),
+            }
+        )
+
+    threads = [threading.Thread(target=one) for _ in range(n)]
+    for t in threads:
+        t.start()
+    print("ready", flush=True)
+    for t in threads:
+        t.join()
+    for r in results:
+        print(json.dumps(r), flush=True)
+
+
+def websocket_run(ticks: int, n: int) -> dict[str, Any]:
+    from townlet_env.telemetry.server import TelemetryServer
+
+    server = TelemetryServer(client_queue=1024).start()
+    child = subprocess.Popen(
+        [sys.executable, __file__, "--clients", server.url, "--subscribers", str(n)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert child.stdout is not None
+    assert child.stdout.readline().strip() == "ready"
+    deadline = time.monotonic() + 30
+    while len(server._subscribers) < n and time.monotonic() < deadline:
+        time.sleep(0.05)
+    rate, cpu_rate, publisher = run(ticks, [server])
+    expected = digest(publisher.current_state())
+    health = publisher.health()
+    publisher.close()
+    results = [json.loads(line) for line in child.stdout]
+    child.wait(60)
+    ok = [r["first"] == "snapshot" and r["consistent"] and r["digest"] == expected for r in results]
+    return {
+        "rate": rate,
+        "cpu_rate": cpu_rate,
+        "subscribers": len(results),
+        "all_consistent": all(ok) and len(ok) == n,
+        "resyncs": server.resyncs - n,
+        "snapshots_per_client": [r["snapshots"] for r in results],
+        "health": health,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--ticks", type=int, default=10_000)
+    parser.add_argument("--subscribers", type=int, default=20)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--clients", default=None, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.clients:
+        clients(args.clients, args.subscribers)
+        return
+    print(f"{args.ticks} timed ticks a run, 8 seats, scripted expert; wall-clock and tick-thread-CPU env-steps/s")
+    offs, nevers = [], []
+    for r in range(args.rounds):  # interleaved, so drifting load on a shared machine hits both alike
+        offs.append(run(args.ticks, None)[:2])
+        pipe = PipeNobodyReads()
+        rss_before = rss_mib()
+        wall, cpu, publisher = run(args.ticks, [pipe])
+        nevers.append((wall, cpu))
+        health = publisher.health()
+        print(
+            f"round {r}: off {offs[-1][0]:7.0f} (cpu {offs[-1][1]:7.0f})  never-reading {wall:7.0f} (cpu {cpu:7.0f})"
+            f"  dropped {health['dropped']}  buffer max {publisher.max_buffered}/{health['buffer_size']}"
+            f"  RSS {rss_before:.0f} -> {rss_mib():.0f} MiB"
+        )
+        publisher.close(timeout=1.0)
+    off = statistics.median(w for w, _ in offs)
+    off_cpu = statistics.median(c for _, c in offs)
+    never = statistics.median(w for w, _ in nevers)
+    never_cpu = statistics.median(c for _, c in nevers)
+    print(f"never-reading / off (medians): wall {never / off:.3f}  tick-thread cpu {never_cpu / off_cpu:.3f}")
+    ws = websocket_run(args.ticks, args.subscribers)
+    after = run(args.ticks, None)[:2]
+    off_ws = statistics.median([*(w for w, _ in offs), after[0]])
+    off_ws_cpu = statistics.median([*(c for _, c in offs), after[1]])
+    print(
+        f"websocket x{ws['subscribers']}: {ws['rate']:.0f} (cpu {ws['cpu_rate']:.0f}) env-steps/s;"
+        f" / off: wall {ws['rate'] / off_ws:.3f}  tick-thread cpu {ws['cpu_rate'] / off_ws_cpu:.3f};"
+        f" every subscriber snapshot-first and rebuilt the publisher's state: {ws['all_consistent']};"
+        f" forced resyncs {ws['resyncs']}; publisher drops {ws['health']['dropped']}"
+    )
+
+
+if __name__ == "__main__":
+    main()
