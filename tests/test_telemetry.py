@@ -220,7 +220,7 @@ def test_a_resumed_stream_continues_its_seq_with_a_snapshot() -> None:
     before = replay(memory.messages, memory.messages[-1]["seq"]).state["agents"]["agent_0"]
     after = first["agents"]["agent_0"]
     assert abs(before["return"]) > 0.01  # so that a return restarted at 0 would show
-    assert after["return"] == pytest.approx(before["return"] + after["reward"], abs=2e-3)
+    assert after["return"] == pytest.approx(before["return"] + after["reward"], abs=0.011)  # 2 decimals
     with pytest.raises(ValueError, match="returns has shape"):
         resumed.load_state_dict({"seq": 3, "returns": np.zeros(3)})
 

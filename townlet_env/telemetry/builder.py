@@ -27,7 +27,7 @@ from townlet_env.world.state import WorldState
 TIE_FIELDS = ("trust", "familiarity", "rivalry")
 #: Decimals published for each rounded column: enough for a dashboard, and rounding keeps
 #: tiny float drifts from turning into diffs every tick.
-DECIMALS = {"needs": 4, "wallet": 2, "reward": 4, "return": 3, "ties": 3}
+DECIMALS = {"needs": 3, "wallet": 2, "reward": 4, "return": 2, "ties": 3}
 #: The per-seat fields, as columns of one matrix per frame (``pos`` takes two).
 AGENT_COLUMNS = (
     "generation",

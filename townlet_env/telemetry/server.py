@@ -108,7 +108,8 @@ class TelemetryServer:
         self._loop = asyncio.get_running_loop()
         self._stop = self._loop.create_future()
         try:
-            server = await serve(self._route, self.host, self.port, max_size=2**20)
+            # No permessage-deflate: it would compress every message once per subscriber.
+            server = await serve(self._route, self.host, self.port, max_size=2**20, compression=None)
         except OSError as exc:
             self._error = exc
             self._ready.set()
