@@ -16,6 +16,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from townlet_env.stability_config import StabilityConfig
 from townlet_env.yamlfile import read_mapping, validate
 
 #: The one time constant: 1 tick is 1 sim minute, so a sim day is 1,440 ticks.
@@ -238,6 +239,7 @@ class TownConfig(Strict):
     observations: ObservationConfig = Field(default_factory=ObservationConfig)
     options: OptionConfig = Field(default_factory=OptionConfig)
     features: FeatureFlags = Field(default_factory=FeatureFlags)
+    stability: StabilityConfig = Field(default_factory=StabilityConfig)
 
     def map_path(self) -> Path:
         """The ASCII map file: a shipped map name, or a path to a ``.txt`` file."""
