@@ -92,11 +92,11 @@ class StabilityMonitor:
         """Run every analyzer on the tick that just ended; close the window when it is full."""
         frame = frame_of(env)
         tick = self._tick = int(frame.tick)
-        alerts = [
-            Alert(tick, kind, severity, message, float(value), float(threshold))  # type: ignore[arg-type]
-            for a in self.analyzers
-            for kind, severity, message, value, threshold in a.update(frame)
-        ]
+        alerts: list[Alert] = []
+        for analyzer in self.analyzers:
+            raised = analyzer.update(frame)
+            if raised:  # rare: the quiet path builds nothing
+                alerts += [Alert(tick, k, s, m, float(v), float(t)) for k, s, m, v, t in raised]  # type: ignore[arg-type]
         self.alerts = tuple(alerts)
         for alert in alerts:
             self._window_alerts[alert.kind] = self._window_alerts.get(alert.kind, 0) + 1
@@ -183,11 +183,11 @@ class StabilityMonitor:
         if state.get("format") != STATE_FORMAT:
             raise ValueError(f"stability state format {state.get('format')!r}: this monitor reads {STATE_FORMAT}")
         missing = [k for k in _JSON_KEYS if k not in state]
-        missing += [f"{a.name}.{k}" for a in self.analyzers for k in a.arrays if f"{a.name}.{k}" not in state]
+        missing += [f"{a.name}.{k}" for a in self.analyzers for k in a.state() if f"{a.name}.{k}" not in state]
         if missing:
             raise ValueError(f"stability state is missing {missing}; save it with StabilityMonitor.state_dict()")
         for analyzer in self.analyzers:
-            arrays = {k: np.asarray(state[f"{analyzer.name}.{k}"]) for k in analyzer.arrays}
+            arrays = {k: np.asarray(state[f"{analyzer.name}.{k}"]) for k in analyzer.state()}
             analyzer.load(arrays, state["last"].get(analyzer.name, {}))
         self._tick = int(state["tick"])
         self._windows = int(state["windows"])

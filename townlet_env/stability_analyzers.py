@@ -2,10 +2,11 @@
 
 Every analyzer reads one :class:`Frame` (the finished tick, as arrays) in ``update`` and
 returns the alerts it raises as ``(kind, severity, message, value, threshold)`` rows; the
-monitor stamps them with the tick. Work per tick is a few vector operations over the
-seats or the window, never a Python loop over seats. An analyzer's whole state is
-``state()`` (named numpy arrays) and ``last`` (its latest metrics, JSON), so a snapshot
-round-trip continues identically.
+monitor stamps them with the tick. Per tick an analyzer makes at most one compiled pass
+over the seats (:mod:`townlet_env.stability_kernels`) or reads this tick's event counts,
+then pushes a row into its rolling window: never a Python loop over seats. An analyzer's
+whole state is ``state()`` (named numpy arrays) and ``last`` (its latest metrics, JSON),
+so a snapshot round-trip continues identically.
 """
 
 from __future__ import annotations
@@ -17,19 +18,26 @@ import numpy as np
 
 from townlet_env.stability_config import StabilityConfig
 from townlet_env.stability_frame import Frame, Ring
+from townlet_env.stability_kernels import reward_pass, starvation_pass, switch_pass, wait_pass
 from townlet_env.world.events import REL_EVENT_KEYS, EventKind
 
 #: An alert before the monitor stamps it: (kind, severity, message, value, threshold).
 Raised = tuple[str, str, str, float, float]
 
 
+# Event kinds as plain ints: enum attribute access is slow on the per-tick path.
+_CONFLICT, _RELATIONSHIP = int(EventKind.QUEUE_CONFLICT), int(EventKind.RELATIONSHIP)
+_LATE, _ABSENT, _FAIL = int(EventKind.SHIFT_LATE), int(EventKind.SHIFT_ABSENT), int(EventKind.AFFORDANCE_FAIL)
+
+
 class Analyzer:
-    """Base: subclasses set ``arrays`` (name -> array) and implement ``update``."""
+    """Base: subclasses fill ``arrays`` (name -> array) and ``rings`` and implement ``update``."""
 
     name = "analyzer"
 
     def __init__(self) -> None:
         self.arrays: dict[str, np.ndarray] = {}
+        self.rings: dict[str, Ring] = {}
         self.last: dict[str, Any] = {}
 
     def update(self, frame: Frame) -> list[Raised]:
@@ -39,21 +47,30 @@ class Analyzer:
         """Forget everything (a new episode starts)."""
         for array in self.arrays.values():
             array[...] = 0
+        for ring in self.rings.values():
+            ring.reset()
         self.last = {}
 
     def state(self) -> dict[str, np.ndarray]:
-        return {k: v.copy() for k, v in self.arrays.items()}
+        """Every array of the analyzer's state, by name (rings as ``ring.buf`` etc.)."""
+        out = {k: v.copy() for k, v in self.arrays.items()}
+        for name, ring in self.rings.items():
+            out.update({f"{name}.{k}": v for k, v in ring.state().items()})
+        return out
 
     def load(self, arrays: Mapping[str, np.ndarray], last: Mapping[str, Any]) -> None:
-        """Copy saved arrays into place (shapes must match: same seats and windows)."""
-        for key, array in self.arrays.items():
+        """Restore :meth:`state` arrays (shapes must match: same seats and windows)."""
+        for key, like in self.state().items():
             saved = np.asarray(arrays[key])
-            if saved.shape != array.shape:
+            if saved.shape != like.shape:
                 raise ValueError(
-                    f"stability state {self.name}.{key}: shape {saved.shape} does not fit {array.shape}; "
+                    f"stability state {self.name}.{key}: shape {saved.shape} does not fit {like.shape}; "
                     "the snapshot was taken with another seat count or window size"
                 )
-            array[...] = saved
+        for key, array in self.arrays.items():
+            array[...] = arrays[key]
+        for name, ring in self.rings.items():
+            ring.load({k: np.asarray(arrays[f"{name}.{k}"]) for k in ("buf", "pos", "total")})
         self.last = dict(last)
 
 
@@ -65,19 +82,18 @@ class EventWindow(Analyzer):
 
     def __init__(self, window_ticks: int, limit: float) -> None:
         super().__init__()
-        self.ring = Ring(window_ticks)
+        self.ring = self.rings["ring"] = Ring(window_ticks)
         self.limit = limit
-        self.arrays = {"buf": self.ring.buf, "pos": self.ring.pos}
 
     def count(self, frame: Frame) -> int:
         raise NotImplementedError
 
     def update(self, frame: Frame) -> list[Raised]:
         self.ring.push(self.count(frame))
-        total = int(self.ring.totals()[0])
+        total = self.ring.total[0]
         self.last = {self.metric: total}
         if total > self.limit:
-            window = len(self.ring.buf)
+            window = self.ring.size
             return [(self.kind, "warning", f"{total} {self.metric} in {window} ticks", total, self.limit)]
         return []
 
@@ -93,28 +109,26 @@ class Starvation(Analyzer):
         super().__init__()
         c = cfg.starvation
         self.threshold, self.min_duration, self.limit = c.need_threshold, c.min_duration_ticks, c.max_incidents
-        self.ring = Ring(c.window_ticks)
+        self.ring = self.rings["ring"] = Ring(c.window_ticks)
         self.streak = np.zeros(n_seats, np.int64)
         self.counted = np.zeros(n_seats, bool)
-        self.arrays = {"streak": self.streak, "counted": self.counted, "buf": self.ring.buf, "pos": self.ring.pos}
+        self.arrays = {"streak": self.streak, "counted": self.counted}
 
     def update(self, frame: Frame) -> list[Raised]:
-        low = frame.alive & (frame.needs.min(axis=1) <= self.threshold)
-        self.streak[:] = np.where(low, self.streak + 1, 0)
-        new = low & (self.streak >= self.min_duration) & ~self.counted
-        self.counted[:] = (self.counted | new) & low
-        self.ring.push(int(new.sum()))
-        incidents = int(self.ring.totals()[0])
-        self.last = {"starvation_incidents": incidents, "starving_now": int(self.counted.sum())}
+        args = (self.threshold, self.min_duration, self.streak, self.counted)
+        new, starving = starvation_pass(frame.needs, frame.alive, *args)
+        self.ring.push(new)
+        incidents = self.ring.total[0]
+        self.last = {"starvation_incidents": incidents, "starving_now": starving}
         if incidents > self.limit:
-            msg = f"{incidents} starvation incidents in {len(self.ring.buf)} ticks"
+            msg = f"{incidents} starvation incidents in {self.ring.size} ticks"
             return [("starvation_spike", "critical", msg, incidents, self.limit)]
         return []
 
 
 class RewardVariance(Analyzer):
-    """Population variance of every present seat's reward over the window (Chan's merge of
-    per-tick count, mean and sum of squared deviations, so no running sum drifts).
+    """Population variance of every present seat's reward (the engine's total, this tick's
+    dead included) over the window, from running sums of count, reward and squared reward.
     """
 
     name = "reward_variance"
@@ -123,26 +137,22 @@ class RewardVariance(Analyzer):
         super().__init__()
         c = cfg.reward_variance
         self.limit, self.min_samples = c.max_variance, c.min_samples
-        self.ring = Ring(c.window_ticks, width=3, dtype=np.float64)  # count, mean, M2
-        self.arrays = {"buf": self.ring.buf, "pos": self.ring.pos}
+        self.ring = self.rings["ring"] = Ring(c.window_ticks, width=3, exact=False)  # n, sum, sum of squares
 
     def update(self, frame: Frame) -> list[Raised]:
-        r = frame.rewards[frame.alive | frame.ended].astype(np.float64)
-        mean = float(r.mean()) if r.size else 0.0
-        self.ring.push(r.size, mean, float(((r - mean) ** 2).sum()))
-        n, means, m2 = self.ring.buf[:, 0], self.ring.buf[:, 1], self.ring.buf[:, 2]
-        total = float(n.sum())
-        mu = float((n * means).sum() / total) if total else 0.0
-        var = float((m2.sum() + (n * (means - mu) ** 2).sum()) / total) if total else 0.0
-        self.last = {"reward_variance": var, "reward_mean": mu, "reward_samples": int(total)}
-        if total >= self.min_samples and var > self.limit:
-            msg = f"reward variance {var:.3g} over {int(total)} seat-ticks"
+        self.ring.push(*reward_pass(frame.rewards, frame.alive, frame.reasons))
+        n, total, squares = self.ring.total
+        mean = total / n if n else 0.0
+        var = max(squares / n - mean * mean, 0.0) if n else 0.0
+        self.last = {"reward_variance": var, "reward_mean": mean, "reward_samples": int(n)}
+        if n >= self.min_samples and var > self.limit:
+            msg = f"reward variance {var:.3g} over {int(n)} seat-ticks"
             return [("reward_variance_spike", "warning", msg, var, self.limit)]
         return []
 
 
 class OptionThrash(Analyzer):
-    """Share of seats (living this tick and the last) whose option changed, averaged over the window."""
+    """Option switches per seat-tick over the window, counting seats alive this tick and the last."""
 
     name = "option_thrash"
 
@@ -150,25 +160,19 @@ class OptionThrash(Analyzer):
         super().__init__()
         c = cfg.option_thrash
         self.limit, self.min_samples = c.max_switch_rate, c.min_samples
-        self.ring = Ring(c.window_ticks, width=2, dtype=np.float64)  # rate, 1 if sampled
+        self.ring = self.rings["ring"] = Ring(c.window_ticks, width=3)  # switches, seats, 1 if sampled
         self.prev = np.zeros(n_seats, np.int8)
         self.prev_alive = np.zeros(n_seats, bool)  # all False before the first tick: no sample
-        self.arrays = {"prev": self.prev, "prev_alive": self.prev_alive, "buf": self.ring.buf, "pos": self.ring.pos}
+        self.arrays = {"prev": self.prev, "prev_alive": self.prev_alive}
 
     def update(self, frame: Frame) -> list[Raised]:
-        both = frame.alive & self.prev_alive
-        seats = int(both.sum())
-        if seats:
-            self.ring.push(float(((frame.option != self.prev) & both).sum()) / seats, 1.0)
-        else:
-            self.ring.push(0.0, 0.0)
-        self.prev[:] = frame.option
-        self.prev_alive[:] = frame.alive
-        rate_sum, samples = self.ring.totals()
-        rate = float(rate_sum / samples) if samples else 0.0
-        self.last = {"option_switch_rate": rate, "option_samples": int(samples)}
+        switches, seats = switch_pass(frame.option, frame.alive, self.prev, self.prev_alive)
+        self.ring.push(switches, seats, 1 if seats else 0)
+        switched, seat_ticks, samples = self.ring.total
+        rate = switched / seat_ticks if seat_ticks else 0.0
+        self.last = {"option_switch_rate": rate, "option_samples": samples}
         if samples >= self.min_samples and rate > self.limit:
-            msg = f"option switch rate {rate:.3f} per seat-tick over {int(samples)} ticks"
+            msg = f"option switch rate {rate:.3f} per seat-tick over {samples} ticks"
             return [("option_thrashing", "warning", msg, rate, self.limit)]
         return []
 
@@ -187,14 +191,14 @@ class QueueFairness(Analyzer):
         self.arrays = {"total": self.total}
 
     def update(self, frame: Frame) -> list[Raised]:
-        conflicts = int(frame.counts[EventKind.QUEUE_CONFLICT])
-        queued = frame.waiting >= 0
-        long_waits = int((queued & (frame.tick - frame.joined_tick >= self.long_wait)).sum())
-        self.total += conflicts
+        conflicts = int(frame.counts[_CONFLICT])
+        waiting, long_waits = wait_pass(frame.waiting, frame.joined_tick, frame.tick - self.long_wait)
+        if conflicts:
+            self.total += conflicts
         self.last = {
             "queue_conflicts": conflicts,
             "queue_conflicts_total": int(self.total[0]),
-            "queue_waiting": int(queued.sum()),
+            "queue_waiting": waiting,
             "queue_long_waits": long_waits,
         }
         if conflicts > self.max_conflicts:
@@ -217,9 +221,9 @@ class RivalrySpike(EventWindow):
         self.raising = np.array([i for i, key in enumerate(REL_EVENT_KEYS) if rivalry_deltas[key][2] > 0])
 
     def count(self, frame: Frame) -> int:
-        if not frame.counts[EventKind.RELATIONSHIP] or not self.raising.size:
+        if not frame.counts[_RELATIONSHIP] or not self.raising.size:
             return 0
-        ev = frame.events[frame.events[:, 1] == EventKind.RELATIONSHIP]
+        ev = frame.events[frame.events[:, 1] == _RELATIONSHIP]
         ev = ev[np.isin(ev[:, 5].astype(np.int64), self.raising)]
         agent, other = ev[:, 2].astype(np.int64), ev[:, 3].astype(np.int64)
         match = frame.tie_other[agent] == other[:, None]  # [E, K]: the tie's slot
@@ -236,7 +240,8 @@ class Lateness(EventWindow):
         super().__init__(cfg.lateness.window_ticks, cfg.lateness.max_late_shifts)
 
     def count(self, frame: Frame) -> int:
-        return int(frame.counts[EventKind.SHIFT_LATE] + frame.counts[EventKind.SHIFT_ABSENT])
+        counts = frame.counts
+        return int(counts[_LATE] + counts[_ABSENT])
 
 
 class AffordanceFailures(EventWindow):
@@ -248,7 +253,7 @@ class AffordanceFailures(EventWindow):
         super().__init__(cfg.affordance_fail.window_ticks, cfg.affordance_fail.max_per_seat * n_seats)
 
     def count(self, frame: Frame) -> int:
-        return int(frame.counts[EventKind.AFFORDANCE_FAIL])
+        return int(frame.counts[_FAIL])
 
 
 class ExitBacklog(Analyzer):
@@ -261,7 +266,8 @@ class ExitBacklog(Analyzer):
         self.limit = cfg.exit_backlog.queue_limit
 
     def update(self, frame: Frame) -> list[Raised]:
-        pending = int((frame.alive & frame.exit_pending).sum())
+        # count_nonzero first: far cheaper than a ufunc on the (almost always empty) queue.
+        pending = int(np.count_nonzero(frame.alive & frame.exit_pending)) if np.count_nonzero(frame.exit_pending) else 0
         self.last = {"exits_pending": pending}
         if pending > self.limit:
             msg = f"{pending} exits pending, over the queue limit"
