@@ -80,8 +80,7 @@ def test_reward_variance_spike_when_some_seats_starve_and_faint() -> None:
 
 def test_option_thrashing_when_options_flip_flop() -> None:
     env, monitor = _town(options={"commit_ticks": 1})
-    flip = lambda t: int(Option.SLEEP) if t % 2 else int(Option.GO_HOME)  # noqa: E731
-    alerts = _run(env, monitor, 20, flip)
+    alerts = _run(env, monitor, 20, lambda t: int(Option.SLEEP) if t % 2 else int(Option.GO_HOME))
     thrash = [a for a in alerts if a.kind == "option_thrashing"]
     assert thrash and thrash[0].tick == 11, "min_samples (10) ticks with a previous tick to compare"
     assert thrash[0].value == pytest.approx(1.0)
