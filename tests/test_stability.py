@@ -316,3 +316,18 @@ def test_python_kernels_agree_with_compiled(monkeypatch: pytest.MonkeyPatch) -> 
     for name in ("starvation_pass", "reward_pass", "switch_pass", "wait_pass"):
         monkeypatch.setattr(stability_analyzers, name, getattr(stability_analyzers, name).py_func)
     assert views() == compiled
+
+
+def test_the_console_reports_the_real_monitor() -> None:
+    from townlet_env.console import Console
+
+    env, monitor = _town()
+    env.unwrapped.world.exit_pending[:3] = True
+    _run(env, monitor, 1, lambda t: int(Option.WAIT))
+    viewer = "viewer-token-for-stability"
+    console = Console(env, environ={"TOWNLET_VIEWER_TOKEN": viewer})
+    reply = console.submit({"cmd_id": "s1", "cmd": "stability", "args": {}, "token": viewer, "dry_run": False})
+    result = json.loads(json.dumps(reply["result"]))
+    assert result["available"] and result["pass_streak"] == 0
+    assert "employment_exit_backlog" in [a["kind"] for a in result["alerts"]]
+    assert result["metrics"]["metrics"]["exits_pending"] == 1
