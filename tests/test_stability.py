@@ -19,7 +19,7 @@ from townlet_env.actions import Option, Primitive
 from townlet_env.config import TICKS_PER_DAY
 from townlet_env.scripted import ScriptedExpert
 from townlet_env.stability import Alert, StabilityMonitor
-from townlet_env.stability_config import ALERT_KINDS, StabilityConfig
+from townlet_env.stability.config import ALERT_KINDS, StabilityConfig
 
 FRIDGE_SIDE = (2, 11)  # the tile below the small map's only fridge, next to no other object
 
@@ -300,7 +300,7 @@ def test_reset_clears_the_analyzers_but_not_the_windows() -> None:
 
 def test_python_kernels_agree_with_compiled(monkeypatch: pytest.MonkeyPatch) -> None:
     """The analyzers' numba passes, run as plain Python, give the same alerts and metrics."""
-    from townlet_env import stability_analyzers
+    from townlet_env.stability import analyzers as stability_analyzers
 
     def views() -> list[tuple[Any, ...]]:
         env, expert = _expert_town(TOUCHY)

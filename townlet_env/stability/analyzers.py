@@ -3,7 +3,7 @@
 Every analyzer reads one :class:`Frame` (the finished tick, as arrays) in ``update`` and
 returns the alerts it raises as ``(kind, severity, message, value, threshold)`` rows; the
 monitor stamps them with the tick. Per tick an analyzer makes at most one compiled pass
-over the seats (:mod:`townlet_env.stability_kernels`) or reads this tick's event counts,
+over the seats (:mod:`townlet_env.stability.kernels`) or reads this tick's event counts,
 then pushes a row into its rolling window: never a Python loop over seats. An analyzer's
 whole state is ``state()`` (named numpy arrays) and ``last`` (its latest metrics, JSON),
 so a snapshot round-trip continues identically.
@@ -16,9 +16,9 @@ from typing import Any
 
 import numpy as np
 
-from townlet_env.stability_config import StabilityConfig
-from townlet_env.stability_frame import Frame, Ring
-from townlet_env.stability_kernels import reward_pass, starvation_pass, switch_pass, wait_pass
+from townlet_env.stability.config import StabilityConfig
+from townlet_env.stability.frame import Frame, Ring
+from townlet_env.stability.kernels import reward_pass, starvation_pass, switch_pass, wait_pass
 from townlet_env.world.events import REL_EVENT_KEYS, EventKind
 
 #: An alert before the monitor stamps it: (kind, severity, message, value, threshold).

@@ -1,7 +1,7 @@
 """The stability monitor: per-tick alerts from the town's analyzers, and evaluation windows.
 
 ``StabilityMonitor(env)`` attaches to a town as ``"stability"`` and, after every tick,
-runs the analyzers of :mod:`townlet_env.stability_analyzers` (starvation, reward variance,
+runs the analyzers of :mod:`townlet_env.stability.analyzers` (starvation, reward variance,
 option thrashing, queue fairness pressure, rivalry spikes, lateness, affordance failures,
 exit backlog) with the thresholds of the config's ``stability:`` section. The tick's
 alerts are typed :class:`Alert` records in ``monitor.alerts``; ``monitor.metrics()`` is a
@@ -25,9 +25,9 @@ from typing import Any, Literal
 
 import numpy as np
 
-from townlet_env.stability_analyzers import build_analyzers
-from townlet_env.stability_config import StabilityConfig
-from townlet_env.stability_frame import frame_of
+from townlet_env.stability.analyzers import build_analyzers
+from townlet_env.stability.config import StabilityConfig
+from townlet_env.stability.frame import frame_of
 
 STATE_FORMAT = 1
 
@@ -37,7 +37,7 @@ class Alert:
     """One alert raised at the end of ``tick``: ``value`` exceeded ``threshold``."""
 
     tick: int
-    kind: str  #: one of ``stability_config.ALERT_KINDS``
+    kind: str  #: one of ``townlet_env.stability.config.ALERT_KINDS``
     severity: Literal["warning", "critical"]
     message: str
     value: float
