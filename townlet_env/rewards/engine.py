@@ -81,9 +81,7 @@ def reward_terms(
     cfg = rules.config.rewards
     terms = np.empty((state.n_agents, len(TERMS)), dtype=np.float32)
     totals = np.empty(state.n_agents, dtype=np.float64)
-    k = state.kernels.get("reward_terms")
-    if k is None or k.rules is not rules:
-        k = state.kernels["reward_terms"] = _bind_terms(state, rules)
+    k = state.bound("reward_terms", rules, lambda: _bind_terms(state, rules))
     k.kernel(terms, totals, k.weights, state.alive, reasons, state.needs, shift)
     if chat_partner is not None and rules.config.features.social_rewards:
         for i in np.flatnonzero(chat_partner >= 0).tolist():
@@ -98,7 +96,6 @@ def reward_terms(
 class _Terms(NamedTuple):
     """The terms kernel bound to one world's types (kept in ``WorldState.kernels``)."""
 
-    rules: Rules  # the rules ``weights`` was built from
     weights: RewardWeights
     kernel: Callable[..., Any]
 
@@ -110,7 +107,7 @@ def _bind_terms(state: WorldState, rules: Rules) -> _Terms:
     # ShiftOutcome); a call with another dtype raises TypeError. Looked up now, not at import.
     example = (np.zeros((n, len(TERMS)), np.float32), np.zeros(n), weights, state.alive, np.zeros(n, np.int8))
     kernel = bind(_terms, *example, state.needs, ShiftOutcome.zeros(n))
-    return _Terms(rules, weights, kernel)
+    return _Terms(weights, kernel)
 
 
 @njit(cache=True)

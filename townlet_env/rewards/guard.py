@@ -45,7 +45,6 @@ class GuardLimits(NamedTuple):
 class _Guard(NamedTuple):
     """The guard kernel bound to one world's types (kept in ``WorldState.kernels``)."""
 
-    rules: Rules  # the rules ``limits`` was built from
     limits: GuardLimits
     kernel: Callable[..., Any]
 
@@ -79,9 +78,7 @@ class RewardGuard(BaseParallelWrapper):
         state = town.world
         total = np.empty(len(raw), dtype=np.float64)
         clipped = np.empty(len(raw), dtype=np.bool_)
-        g = state.kernels.get("reward_guard")
-        if g is None or g.rules is not town.rules:
-            g = state.kernels["reward_guard"] = _bind_guard(state, town.rules)
+        g = state.bound("reward_guard", town.rules, lambda: _bind_guard(state, town.rules))
         bad = g.kernel(
             raw, g.limits, state.tick, state.zero_ticks, town.last_termination_reasons, state.alive,
             state.generation, state.born_tick, self._episode_return, total, clipped,
@@ -105,7 +102,7 @@ def _bind_guard(state: WorldState, rules: Rules) -> _Guard:
         _guard, np.zeros((n, len(TERMS)), np.float32), limits, state.tick, state.zero_ticks, np.zeros(n, np.int8),
         state.alive, state.generation, state.born_tick, seat_f64, seat_f64, seat_bool,
     )  # fmt: skip
-    return _Guard(rules, limits, kernel)
+    return _Guard(limits, kernel)
 
 
 @njit(cache=True)

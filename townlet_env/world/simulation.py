@@ -158,7 +158,6 @@ class TickRules(NamedTuple):
 class _Bound(NamedTuple):
     """The compiled phases bound to one state's records (kept in ``WorldState.kernels``)."""
 
-    rules: Rules  # the rules ``consts`` was built from
     arrays: TickArrays
     consts: TickRules
     run: Callable[[TickArrays, TickRules, int, ShiftOutcome], tuple[np.ndarray, np.ndarray, bool, int, int]]
@@ -166,14 +165,14 @@ class _Bound(NamedTuple):
 
 def _bound(state: WorldState, rules: Rules) -> _Bound:
     """The bound phases 3-6 of ``state`` under ``rules``, built on the state's first tick."""
-    found = state.kernels.get("tick")
-    if found is not None and found.rules is rules:
-        return found
+    return state.bound("tick", rules, lambda: _bind_phases(state, rules))
+
+
+def _bind_phases(state: WorldState, rules: Rules) -> _Bound:
     arrays, consts = TickArrays.of(state), TickRules.of(rules)
     # Looked up now, not at import: the py_func test swaps the module's kernels first.
     run = bind(_compiled_phases, arrays, consts, state.tick, ShiftOutcome.zeros(state.n_agents))
-    bound = state.kernels["tick"] = _Bound(rules, arrays, consts, run)
-    return bound
+    return _Bound(arrays, consts, run)
 
 
 @njit(cache=True)

@@ -8,12 +8,15 @@ new identity (``generation`` + 1) whose ``origin`` records the first identity of
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
 from townlet_env.world.rules import Rules
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -75,6 +78,15 @@ class WorldState:
     def __post_init__(self) -> None:
         self.n_agents = len(self.alive)
         self.kernels = {}
+
+    def bound(self, key: str, rules: Any, build: Callable[[], T]) -> T:
+        """The kernel bundle ``key`` of this state: ``build()``'s result, made on first use and
+        again whenever the state is stepped under other ``rules``, kept in :attr:`kernels`.
+        """
+        found = self.kernels.get(key)
+        if found is None or found[0] is not rules:
+            found = self.kernels[key] = (rules, build())
+        return found[1]
 
     def digest(self) -> str:
         """A stable hash of the whole state, RNG state included."""

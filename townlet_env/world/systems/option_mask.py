@@ -66,7 +66,6 @@ class MaskSeats(NamedTuple):
 class _Mask(NamedTuple):
     """The mask kernel bound to one world's records (kept in ``WorldState.kernels``)."""
 
-    rules: Rules  # the rules ``consts`` was built from
     seats: MaskSeats
     consts: MaskRules
     kernel: Callable[..., Any]
@@ -75,9 +74,7 @@ class _Mask(NamedTuple):
 def option_mask(state: WorldState, rules: Rules) -> np.ndarray:
     """int8[N, 8]: which options each seat may choose now."""
     mask = np.zeros((state.n_agents, N_OPTIONS), dtype=np.int8)
-    m = state.kernels.get("option_mask")
-    if m is None or m.rules is not rules:
-        m = state.kernels["option_mask"] = _bind_mask(state, rules)
+    m = state.bound("option_mask", rules, lambda: _bind_mask(state, rules))
     m.kernel(mask, state.tick, m.seats, m.consts)
     return mask
 
@@ -92,7 +89,7 @@ def _bind_mask(state: WorldState, rules: Rules) -> _Mask:
         rules.option_type, rules.town.obj_type, rules.aff_consumes[rules.opt_eat],
     )  # fmt: skip
     # Looked up now, not at import: a kernel swapped for its py_func before the town is built runs.
-    return _Mask(rules, s, r, bind(_option_mask, np.zeros((1, N_OPTIONS), np.int8), state.tick, s, r))
+    return _Mask(s, r, bind(_option_mask, np.zeros((1, N_OPTIONS), np.int8), state.tick, s, r))
 
 
 @njit(cache=True)

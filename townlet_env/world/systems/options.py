@@ -84,7 +84,6 @@ class OptionProgress(NamedTuple):
 class _Kernels(NamedTuple):
     """A world's option records and the kernels bound to their types (in ``WorldState.kernels``)."""
 
-    rules: Rules  # the rules ``consts`` was built from
     seats: OptionSeats
     consts: OptionRules
     plan: Callable[..., Any]
@@ -120,9 +119,10 @@ def _option_rules(rules: Rules) -> OptionRules:
 
 def _kernels(state: WorldState, rules: Rules) -> _Kernels:
     """The option kernels bound to ``state``'s records, built on its first option tick."""
-    found = state.kernels.get("options")
-    if found is not None and found.rules is rules:
-        return found
+    return state.bound("options", rules, lambda: _bind_options(state, rules))
+
+
+def _bind_options(state: WorldState, rules: Rules) -> _Kernels:
     # Module-level names are looked up now (not at import), so a kernel swapped for its
     # py_func before the town is built is the one that runs.
     s = OptionSeats(
@@ -132,24 +132,22 @@ def _kernels(state: WorldState, rules: Rules) -> _Kernels:
     )  # fmt: skip
     r = _option_rules(rules)
     actions, mask = np.zeros(1, np.int64), np.zeros((1, N_OPTIONS), np.int8)
-    bound = state.kernels["options"] = _Kernels(
-        rules,
+    return _Kernels(
         s,
         r,
         plan=bind(_plan, actions, mask, state.tick, s, r),
         chat_moves=bind(navigation.chat_moves, s.option, s.target, s.alive, s.pos, r.walkable),
         affordances=bind(navigation.option_affordances, s, r),
     )
-    return bound
 
 
 def _completion(state: WorldState) -> _Completion:
-    found = state.kernels.get("complete_options")
-    if found is None:
-        progress = OptionProgress(state.option, state.commit_until, state.target, state.last_ok)
-        complete = bind(_complete, np.zeros(1, np.int64), True, state.tick, progress)
-        found = state.kernels["complete_options"] = _Completion(progress, complete)
-    return found
+    return state.bound("complete_options", None, lambda: _bind_completion(state))
+
+
+def _bind_completion(state: WorldState) -> _Completion:
+    progress = OptionProgress(state.option, state.commit_until, state.target, state.last_ok)
+    return _Completion(progress, bind(_complete, np.zeros(1, np.int64), True, state.tick, progress))
 
 
 def step_options(
