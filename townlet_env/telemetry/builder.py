@@ -177,11 +177,19 @@ class MessageBuilder:
             "queues": self._queues(cols),
             "events": self._events(frame.events),
             "kpis": self._kpis,
-            "stability": {"alerts": list(stability["alerts"]), "metrics": dict(stability["metrics"])},
+            "stability": self._stability(stability),
             "rewards": {
                 "tick": round(float(cols["reward"].sum(dtype=np.float64)), DECIMALS["reward"]),
                 "episode": round(float(cols["return"].sum(dtype=np.float64)), DECIMALS["return"]),
             },
+        }
+
+    @staticmethod
+    def _stability(section: Mapping[str, Any]) -> dict[str, Any]:
+        metrics = jsonable(section["metrics"])
+        return {
+            "alerts": jsonable(section["alerts"]),
+            "metrics": metrics if isinstance(metrics, dict) else {"value": metrics},
         }
 
     # --- messages ------------------------------------------------------------------------

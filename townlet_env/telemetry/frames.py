@@ -131,9 +131,12 @@ def jsonable(value: Any) -> Any:
 
 
 def stability_section(monitor: Any) -> Mapping[str, Any]:
-    """The stability monitor's current alerts and metrics, or empty ones without a monitor."""
+    """The stability monitor's alerts and metrics as it reports them (the worker thread
+    converts them to JSON values), or empty ones without a monitor.
+
+    ``metrics()`` returns a fresh dict every call, so handing it to the worker is safe.
+    """
     if monitor is None:
         return _NO_STABILITY
-    alerts = jsonable(list(getattr(monitor, "alerts", ())))
-    metrics = jsonable(monitor.metrics()) if hasattr(monitor, "metrics") else {}
-    return {"alerts": alerts, "metrics": metrics if isinstance(metrics, dict) else {"value": metrics}}
+    metrics = monitor.metrics() if hasattr(monitor, "metrics") else {}
+    return {"alerts": tuple(getattr(monitor, "alerts", ())), "metrics": metrics}
