@@ -190,3 +190,27 @@ def test_the_stream_reader_stops_when_the_server_closes() -> None:
     publisher.close()  # closes the server, which ends the reader's stream
     reader.join(10)
     assert not reader.is_alive() and received and received[0]["kind"] == "snapshot"
+
+
+def test_the_console_answers_over_the_servers_console_route(monkeypatch: pytest.MonkeyPatch) -> None:
+    from townlet_env.console import Console
+
+    monkeypatch.setenv("TOWNLET_VIEWER_TOKEN", "viewer-secret")
+    monkeypatch.delenv("TOWNLET_ADMIN_TOKEN", raising=False)
+    env = townlet_env.parallel_env(num_agents=2, max_ticks=10**6)
+    console = Console(env)
+    server = TelemetryServer(console_handler=console.handle_text).start()
+    publisher = TelemetryPublisher(env, [server])
+    env.reset(seed=0)
+    env.step({})
+    try:
+        with connect(f"ws://127.0.0.1:{server.port}/console") as ws:
+            ws.send(json.dumps({"cmd_id": "h1", "cmd": "health", "args": {}, "token": "viewer-secret"}))
+            reply = json.loads(ws.recv(timeout=10))
+            ws.send(json.dumps({"cmd_id": "k1", "cmd": "kill", "args": {"agent": "agent_0"}, "token": "viewer-secret"}))
+            refused = json.loads(ws.recv(timeout=10))
+    finally:
+        publisher.close()
+    assert reply["cmd_id"] == "h1" and reply["ok"] is True
+    assert reply["result"]["telemetry"]["worker"]["alive"] in (True, False)
+    assert refused["cmd_id"] == "k1" and refused["ok"] is False and refused["error"]["code"]
