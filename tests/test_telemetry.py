@@ -261,3 +261,19 @@ def test_the_stream_carries_the_stability_monitors_alerts_and_metrics() -> None:
     assert stability["metrics"]["tick"] == 120 and stability["metrics"]["metrics"]
     assert stability["alerts"] == jsonable(list(monitor.alerts))
     assert replay(memory.messages, memory.messages[-1]["seq"]).state == expected
+
+
+def test_publishing_never_changes_the_town() -> None:
+    def digests(with_telemetry: bool) -> list[str]:
+        env, expert = expert_town()
+        publisher = TelemetryPublisher(env, [MemoryTransport()], buffer_size=4) if with_telemetry else None
+        env.reset(seed=3)
+        out = []
+        for _ in range(150):
+            env.step(expert.act_dict(env))
+            out.append(env.unwrapped.world.digest())
+        if publisher is not None:
+            publisher.close()
+        return out
+
+    assert digests(True) == digests(False)
