@@ -26,7 +26,9 @@ import townlet_env
 from townlet_env.config import TICKS_PER_DAY
 from townlet_env.scripted import ScriptedExpert
 
-TOWN = {"map": "small", "num_agents": 12}  # crowded: queues and deaths come early
+# Crowded, so queues and deaths come early; episodes of 800 ticks, so most runs cross a reset
+# (the episode RNG carries on); a small per-episode cap, so rewards depend on the guard's state.
+TOWN = {"map": "small", "num_agents": 12, "max_ticks": 800, "rewards": {"clip": {"per_episode": 1.0}}}
 CONDITIONS = ("affordance", "queue", "shift", "respawn")
 POLICIES = (("option", "random"), ("option", "expert"), ("primitive", "random"))
 STARVE_AT = 60  # the expert keeps everybody alive, so its respawn case starves seat 0 from here

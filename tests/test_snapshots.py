@@ -58,6 +58,47 @@ def test_resume_acceptance_2000_ticks_3_seeds(tmp_path: Path) -> None:
     print(json.dumps(checked, indent=1))
 
 
+def _same(a: Any, b: Any, where: str = "state") -> None:
+    """Trees equal, arrays with the same dtype and values."""
+    if isinstance(a, np.ndarray):
+        assert isinstance(b, np.ndarray) and a.dtype == b.dtype and np.array_equal(a, b), where
+    elif isinstance(a, dict):
+        assert a.keys() == b.keys(), where
+        for k in a:
+            _same(a[k], b[k], f"{where}.{k}")
+    elif isinstance(a, list | tuple):
+        assert len(a) == len(b), where
+        for i, (x, y) in enumerate(zip(a, b, strict=True)):
+            _same(x, y, f"{where}.{i}")
+    else:
+        assert a == b, where
+
+
+def test_every_part_of_the_state_comes_back(tmp_path: Path) -> None:
+    env = townlet_env.parallel_env(map="small", num_agents=12, max_ticks=300)
+    env.reset(seed=4)
+    rng = np.random.default_rng(4)
+    while env.unwrapped.world.tick < 250 or not env.unwrapped.last_events:
+        env.step({a: int(rng.integers(0, env.unwrapped.n_actions)) for a in env.agents})
+    path = townlet_env.save_snapshot(env, tmp_path / "s.npz")
+    loaded = townlet_env.load_snapshot(path)
+    town, back = env.unwrapped, loaded.unwrapped
+    _same(town.state_dict(), back.state_dict(), "env")
+    _same(env.state_dict(), loaded.state_dict(), "guard")
+    assert back.last_events == town.last_events and back.agents == town.agents
+    assert back.world.digest() == town.world.digest()
+    for agent in town.possible_agents:  # the action spaces' RNGs continue identically
+        assert [loaded.action_space(agent).sample() for _ in range(5)] == [
+            env.action_space(agent).sample() for _ in range(5)
+        ]
+    for _ in range(80):  # through the episode's end and a reset without a seed (the episode RNG)
+        if not env.agents:
+            assert loaded.reset()[0].keys() == env.reset()[0].keys()
+        actions = {a: int(rng.integers(0, town.n_actions)) for a in env.agents}
+        assert loaded.step(actions)[1] == env.step(actions)[1]
+    assert back.world.digest() == town.world.digest()
+
+
 def _town(steps: int = 30, **kw: Any) -> Any:
     env = townlet_env.parallel_env(num_agents=4, **kw)
     env.reset(seed=3)
