@@ -186,3 +186,10 @@ def test_a_bad_keyword_argument_is_blamed_not_the_file(kwargs: dict, message: st
         townlet_env.parallel_env(**kwargs)
     assert str(err.value).startswith(message)
     assert "default.yaml" not in str(err.value)
+
+
+def test_stability_thresholds_do_not_change_the_identity() -> None:
+    """Alert thresholds are ops settings, not dynamics: retuning one keeps snapshots valid."""
+    base = make_config()
+    assert make_config(stability={"window_ticks": 500}).identity() == base.identity()
+    assert make_config(max_ticks=2880).identity() != base.identity()

@@ -28,6 +28,7 @@ from importlib.metadata import EntryPoint, entry_points
 from pathlib import Path
 
 from townlet_env.config import ConfigError, load_config
+from townlet_env.console import cli as console_cli
 from townlet_env.manifest import ManifestError, load_manifest
 
 #: The entry-point group other packages register ``townlet`` subcommands in.
@@ -225,6 +226,7 @@ BUILTIN_COMMANDS: dict[str, tuple[str, Handler, Callable[[argparse.ArgumentParse
         _config_arguments,
     ),
     "town": ("run a town with the scripted expert and print its KPIs", _town, _town_arguments),
+    "console": console_cli.COMMAND,
 }
 
 

@@ -16,6 +16,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from townlet_env.stability.config import StabilityConfig
 from townlet_env.yamlfile import read_mapping, validate
 
 #: The one time constant: 1 tick is 1 sim minute, so a sim day is 1,440 ticks.
@@ -238,6 +239,7 @@ class TownConfig(Strict):
     observations: ObservationConfig = Field(default_factory=ObservationConfig)
     options: OptionConfig = Field(default_factory=OptionConfig)
     features: FeatureFlags = Field(default_factory=FeatureFlags)
+    stability: StabilityConfig = Field(default_factory=StabilityConfig)
 
     def map_path(self) -> Path:
         """The ASCII map file: a shipped map name, or a path to a ``.txt`` file."""
@@ -249,8 +251,13 @@ class TownConfig(Strict):
         return path if path.is_absolute() or path.exists() else DATA_DIR / self.manifest
 
     def identity(self) -> str:
-        """SHA-256 over the config values and the map and manifest bytes."""
-        digest = hashlib.sha256(json.dumps(self.model_dump(mode="json"), sort_keys=True).encode())
+        """SHA-256 over the config values and the map and manifest bytes.
+
+        The ``stability`` section is left out: its thresholds decide when operators are
+        alerted, not what the town does, so retuning them keeps snapshots and datasets valid.
+        """
+        values = self.model_dump(mode="json", exclude={"stability"})
+        digest = hashlib.sha256(json.dumps(values, sort_keys=True).encode())
         digest.update(self.map_path().read_bytes())
         digest.update(self.manifest_path().read_bytes())
         return digest.hexdigest()

@@ -110,10 +110,12 @@ class TownletParallelEnv(ParallelEnv):
         """Advance one tick (one sim minute). Missing agents WAIT; masked actions are
         treated as WAIT (or as continuing the committed option).
         """
-        state, rules = self.world, self.rules
         act = self._action_array(actions)
         for hook in self.attachments.before_step:
             hook(self, act)
+        # Read after the hooks: a console command applied there may swap the rules (a price,
+        # the exit cap) or the world (a loaded snapshot), and this tick must run under them.
+        state, rules = self.world, self.rules
         outcome = step_world(state, rules, act, self._mask, self._log)
         self.last_events = self._log.events  # a fresh list every tick, so it is safe to hand out
         self.reward_terms, totals = reward_terms(state, rules, outcome.shift, outcome.chat_partner, outcome.reasons)

@@ -54,8 +54,16 @@ def terminate(state: WorldState, rules: Rules, log: EventLog) -> np.ndarray:
         reasons[evicted] = EVICTED
         state.exits_today += len(evicted)
     dying = np.flatnonzero(reasons)
-    if dying.size == 0:
-        return reasons
+    if dying.size:
+        end_identities(state, rules, dying, reasons, log)
+    return reasons
+
+
+def end_identities(state: WorldState, rules: Rules, dying: np.ndarray, reasons: np.ndarray, log: EventLog) -> None:
+    """End the identities in seats ``dying`` for ``reasons[seat]`` (FAINT or EVICTED): drop
+    what they were doing, forget their ties, and schedule the seat's respawn.
+    """
+    cfg = rules.config.lifecycle
     cancel(state, rules, dying, log)
     for i in dying.tolist():
         need = int(np.argmin(state.needs[i]))
@@ -68,7 +76,6 @@ def terminate(state: WorldState, rules: Rules, log: EventLog) -> np.ndarray:
     if cfg.respawn:
         lo, hi = cfg.respawn_delay
         state.respawn_at[dying] = state.tick + state.rng.integers(lo, hi + 1, size=dying.size)
-    return reasons
 
 
 def respawn_due(state: WorldState, rules: Rules, log: EventLog) -> np.ndarray:

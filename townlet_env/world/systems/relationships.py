@@ -53,6 +53,13 @@ def tie(state: WorldState, i: int, j: int) -> np.ndarray:
     return state.tie_vals[i, slots[0]].copy() if slots.size else np.zeros(3, np.float32)
 
 
+def set_tie(state: WorldState, i: int, j: int, values: np.ndarray) -> None:
+    """Set the tie of ``i`` towards ``j`` to ``values`` (trust, familiarity, rivalry), clipped
+    to their ranges; a new tie takes a free slot or evicts the weakest, as events do.
+    """
+    _update(state, i, j, np.asarray(values, dtype=np.float32) - tie(state, i, j))
+
+
 def decay_ties(state: WorldState, rules: Rules) -> None:
     """Decay toward zero (the tick calls it every ``decay_interval`` ticks); ties that fade
     below ``drop_below`` are dropped.
