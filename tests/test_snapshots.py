@@ -275,6 +275,35 @@ def test_attachment_state_round_trips(tmp_path: Path) -> None:
     assert loaded.unwrapped.attachments.state_dicts()["later"]["x"].tolist() == [0, 1, 2, 3]
 
 
+def test_the_stability_monitor_resumes_exactly(tmp_path: Path) -> None:
+    from townlet_env.stability import StabilityMonitor
+
+    env = townlet_env.parallel_env(map="small", num_agents=12)
+    StabilityMonitor(env)
+    env.reset(seed=2)
+    rng = np.random.default_rng(2)
+    plan = [{a: int(rng.integers(0, env.unwrapped.n_actions)) for a in env.possible_agents} for _ in range(500)]
+    for t in range(300):
+        env.step(plan[t])
+    path = townlet_env.save_snapshot(env, tmp_path / "s.npz")
+    loaded = townlet_env.load_snapshot(path)
+    monitor = StabilityMonitor(loaded)  # attaching hands it the saved state
+    _same(env.unwrapped.attachments.get("stability").state_dict(), monitor.state_dict(), "stability")
+    for t in range(300, 500):
+        env.step({a: plan[t][a] for a in env.agents})
+        loaded.step({a: plan[t][a] for a in loaded.agents})
+    _same(env.unwrapped.attachments.get("stability").state_dict(), monitor.state_dict(), "stability")
+    assert loaded.unwrapped.world.digest() == env.unwrapped.world.digest()
+
+
+def test_array_keys_that_collide_once_dotted_stay_apart(tmp_path: Path) -> None:
+    env = _town()
+    state = {"a": {"b": np.arange(2)}, "a.b": np.arange(3)}
+    env.unwrapped.attachments.restore({"x": state})
+    loaded = townlet_env.load_snapshot(townlet_env.save_snapshot(env, tmp_path / "s.npz"))
+    _same(state, loaded.unwrapped.attachments.state_dicts()["x"], "x")
+
+
 def test_autosave_cadence_retention_and_exact_resume(tmp_path: Path) -> None:
     env = townlet_env.parallel_env(num_agents=4, map="small")
     saver = Autosaver(env, tmp_path / "auto", every_ticks=10, keep=2)

@@ -37,8 +37,9 @@ def split_tree(tree: Any, prefix: str, arrays: dict[str, np.ndarray]) -> Any:
     if isinstance(tree, np.ndarray):
         if tree.dtype.kind not in "biufc":
             raise SnapshotError(f"state {prefix!r}: array of dtype {tree.dtype} is not snapshot-able; use numbers")
-        arrays[prefix] = tree
-        return {ARRAY_KEY: prefix}
+        key = prefix if prefix not in arrays else f"{prefix}#{len(arrays)}"  # {"a": {"b": x}} vs {"a.b": y}
+        arrays[key] = tree
+        return {ARRAY_KEY: key}
     if isinstance(tree, Mapping):
         if ARRAY_KEY in tree:
             raise SnapshotError(f"state {prefix!r}: the key {ARRAY_KEY!r} is reserved for arrays; rename it")
