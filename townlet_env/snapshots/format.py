@@ -15,6 +15,7 @@ import io
 import json
 import lzma
 import tokenize
+import warnings
 import zipfile
 import zlib
 from collections.abc import Mapping
@@ -139,16 +140,23 @@ def read(path: Path) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
 
 
 def check_version(path: Path, version: Any) -> None:
-    """Refuse a missing version or a newer major; a newer minor of the same major loads."""
+    """Refuse a missing version or another major; a newer minor of the same major loads, with a warning."""
     try:
         major = int(str(version).split(".")[0])
     except ValueError:
         raise SnapshotError(f"{path}: bad schema_version {version!r}; not a snapshot this townlet can read") from None
-    ours = int(SCHEMA_VERSION.split(".")[0])
+    ours, ours_minor = (int(x) for x in SCHEMA_VERSION.split("."))
     if major > ours:
         raise SnapshotError(
             f"{path}: snapshot schema {version} is newer than this townlet's {SCHEMA_VERSION}; "
             "upgrade townlet to load it"
+        )
+    minor = str(version).split(".")[1] if "." in str(version) else "0"
+    if major == ours and minor.isdigit() and int(minor) > ours_minor:
+        warnings.warn(
+            f"{path}: snapshot schema {version} is newer than {SCHEMA_VERSION} (same major): loading it; "
+            "state added since is ignored",
+            stacklevel=4,
         )
     if major < ours:
         raise SnapshotError(
