@@ -14,6 +14,7 @@ from townlet_env.actions import Option, Primitive
 from townlet_env.config import TICKS_PER_DAY, ConfigError, TownConfig, load_config, make_config
 from townlet_env.env import TownletParallelEnv
 from townlet_env.rewards.guard import RewardGuard
+from townlet_env.snapshots import SnapshotError, load_snapshot, save_snapshot
 
 __all__ = [
     "TICKS_PER_DAY",
@@ -21,12 +22,15 @@ __all__ = [
     "Option",
     "Primitive",
     "RewardGuard",
+    "SnapshotError",
     "TownConfig",
     "TownletParallelEnv",
     "env",
     "load_config",
+    "load_snapshot",
     "make_config",
     "parallel_env",
+    "save_snapshot",
 ]
 __version__ = "0.1.0"
 

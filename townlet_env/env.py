@@ -25,7 +25,8 @@ from townlet_env.config import TownConfig, make_config
 from townlet_env.observations.variants import Variant
 from townlet_env.render import render_ansi, render_rgb
 from townlet_env.rewards.engine import TERMS, reward_terms
-from townlet_env.world.events import Event, EventLog
+from townlet_env.snapshots.state import rng_from_state, rng_state
+from townlet_env.world.events import Event, EventKind, EventLog
 from townlet_env.world.rules import build_rules
 from townlet_env.world.simulation import action_mask, step_world
 from townlet_env.world.state import WorldState, new_state
@@ -216,6 +217,61 @@ class TownletParallelEnv(ParallelEnv):
     def refresh_action_masks(self) -> None:
         """Recompute the masks from the world, after an operator changed it between ticks."""
         self._mask = action_mask(self.world, self.rules)
+
+    def state_dict(self) -> dict[str, Any]:
+        """The episode state beside ``self.world``, for :mod:`townlet_env.snapshots`.
+
+        Seats in play, their identities, the last tick's rewards, terms, termination reasons
+        and events, the action mask, the episode RNG and the action spaces' RNGs.
+
+        Raises:
+            ValueError: the env was never reset (there is no episode to save).
+
+        """
+        if self._master is None:
+            raise ValueError("state_dict(): the env has no episode yet; call reset() first")
+        return {
+            "agents": list(self.agents),
+            "identities": list(self._identities),
+            "reward_terms": self.reward_terms.copy(),
+            "last_rewards": self.last_rewards.copy(),
+            "last_termination_reasons": self.last_termination_reasons.copy(),
+            "last_events": [
+                [int(e.tick), int(e.kind), int(e.agent), int(e.other), int(e.obj), float(e.value)]
+                for e in self.last_events
+            ],
+            "mask": self._mask.copy(),
+            "master_rng": rng_state(self._master),
+            "action_space_rngs": [rng_state(space.np_random) for space in self._act_spaces.values()],
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Resume the episode :meth:`state_dict` describes (``self.world`` is restored separately).
+
+        Raises:
+            ValueError: the state does not fit this env (other seats or action count).
+
+        """
+        n = len(self.possible_agents)
+        shapes = {"reward_terms": (n, len(TERMS)), "last_rewards": (n,), "last_termination_reasons": (n,),
+                  "mask": (n, self.n_actions)}  # fmt: skip
+        for key, shape in shapes.items():  # dtypes stay as saved: the engine's may differ from __init__'s
+            if np.shape(state[key]) != shape:
+                raise ValueError(f"env state {key}: shape {list(np.shape(state[key]))}, expected {list(shape)}")
+        unknown = [a for a in state["agents"] if a not in self._agent_set]
+        if unknown or len(state["identities"]) != n or len(state["action_space_rngs"]) != n:
+            raise ValueError(f"env state: seats do not match this env's {n} seats (unknown: {unknown})")
+        self._set_agents([str(a) for a in state["agents"]])
+        self._identities = [str(i) for i in state["identities"]]
+        self.reward_terms = np.array(state["reward_terms"])
+        self.last_rewards = np.array(state["last_rewards"])
+        self.last_termination_reasons = np.array(state["last_termination_reasons"])
+        self._mask = np.array(state["mask"])
+        self.last_events = [Event(int(t), EventKind(int(k)), int(a), int(o), int(m), float(v))
+                            for t, k, a, o, m, v in state["last_events"]]  # fmt: skip
+        self._master = rng_from_state(state["master_rng"], "env.master_rng")
+        for i, space in enumerate(self._act_spaces.values()):
+            space.np_random.bit_generator.state = state["action_space_rngs"][i]
 
     def render(self) -> Any:
         if self.render_mode == "rgb_array":

@@ -177,6 +177,18 @@ class ScriptedExpert:
         self.seed = self.seed if seed is None else seed
         self.rng = np.random.default_rng(self.seed)
 
+    def state_dict(self) -> dict[str, Any]:
+        """The seed and the RNG's bit-generator state, so a snapshot can carry the expert
+        (attach it: ``env.unwrapped.attachments.attach("expert", expert)``).
+        """
+        return {"seed": self.seed, "rng": dict(self.rng.bit_generator.state)}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Continue from :meth:`state_dict`: the same draws follow."""
+        self.seed = int(state["seed"])
+        self.rng = np.random.default_rng()
+        self.rng.bit_generator.state = state["rng"]
+
     def act_dict(self, env: Any) -> dict[str, int]:
         """Actions for ``env.agents`` of a Townlet ParallelEnv (or a wrapper around one)."""
         town = env.unwrapped

@@ -61,6 +61,23 @@ class RewardGuard(BaseParallelWrapper):
         self._episode_return[:] = 0.0
         return self.env.reset(seed=seed, options=options)
 
+    def state_dict(self) -> dict[str, Any]:
+        """The guard's own state (each seat's running episode return), for snapshots."""
+        return {"episode_return": self._episode_return.copy()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Resume from :meth:`state_dict`.
+
+        Raises:
+            ValueError: the saved returns do not fit this env's seats.
+
+        """
+        value = np.asarray(state["episode_return"])
+        if value.shape != self._episode_return.shape or value.dtype != self._episode_return.dtype:
+            raise ValueError(f"guard state episode_return: {value.dtype}{list(value.shape)}, expected "
+                             f"{self._episode_return.dtype}{list(self._episode_return.shape)}")  # fmt: skip
+        self._episode_return[:] = value
+
     def step(self, actions: dict) -> Any:
         obs, rewards, terms, truncs, infos = self.env.step(actions)
         town = self._town
