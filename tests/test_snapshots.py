@@ -308,7 +308,7 @@ def test_array_keys_that_collide_once_dotted_stay_apart(tmp_path: Path) -> None:
 def test_autosave_cadence_retention_and_exact_resume(tmp_path: Path) -> None:
     env = townlet_env.parallel_env(num_agents=4, map="small")
     saver = Autosaver(env, tmp_path / "auto", every_ticks=10, keep=2)
-    env.unwrapped.attachments.attach("autosave", saver)
+    assert env.unwrapped.attachments.get("autosave") is saver
     env.reset(seed=5)
     rng = np.random.default_rng(0)
     plan = [{a: int(rng.integers(0, env.unwrapped.n_actions)) for a in env.possible_agents} for _ in range(90)]

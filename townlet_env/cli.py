@@ -27,6 +27,7 @@ from collections.abc import Callable, Sequence
 from importlib.metadata import EntryPoint, entry_points
 from pathlib import Path
 
+from townlet_env import serve, soak
 from townlet_env.config import ConfigError, load_config
 from townlet_env.console import cli as console_cli
 from townlet_env.manifest import ManifestError, load_manifest
@@ -238,6 +239,8 @@ BUILTIN_COMMANDS: dict[str, tuple[str, Handler, Callable[[argparse.ArgumentParse
     ),
     "town": ("run a town with the scripted expert and print its KPIs", _town, _town_arguments),
     "console": console_cli.COMMAND,
+    "serve": serve.COMMAND,
+    "soak": soak.COMMAND,
 }
 
 

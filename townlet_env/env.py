@@ -214,6 +214,10 @@ class TownletParallelEnv(ParallelEnv):
         """int8[N, A]: the current mask of every seat (vacant seats: WAIT only)."""
         return self._mask.copy()
 
+    def current_observations(self) -> dict[str, dict[str, np.ndarray]]:
+        """The observations of the agents in play now (what the last ``reset`` or ``step`` returned)."""
+        return self._observations()
+
     def refresh_action_masks(self) -> None:
         """Recompute the masks from the world, after an operator changed it between ticks."""
         self._mask = action_mask(self.world, self.rules)

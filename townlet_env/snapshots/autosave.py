@@ -12,7 +12,8 @@ _NAME = re.compile(r"snapshot-\d{9}\.npz")
 
 
 class Autosaver:
-    """Attachment ``"autosave"``: ``root/snapshot-<tick:09d>.npz`` every ``every_ticks`` ticks.
+    """Attachment ``"autosave"`` (attaches itself, like the monitor, publisher and console):
+    ``root/snapshot-<tick:09d>.npz`` every ``every_ticks`` ticks.
 
     The save for tick ``t`` is written at the start of the next step (``before_step``), not
     in ``after_step`` of the tick that reached ``t``: only then has the reward guard counted
@@ -38,6 +39,7 @@ class Autosaver:
         self.every_ticks = every_ticks
         self.keep = keep
         self.saved: list[Path] = []
+        env.unwrapped.attachments.attach("autosave", self)
 
     def before_step(self, town: Any, actions: Any) -> None:
         tick = int(town.world.tick)
