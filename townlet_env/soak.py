@@ -69,7 +69,7 @@ class SoakReport:
 
     days: tuple[SoakDay, ...]
     memory_growth: float  # max RSS after day 1 / RSS at the end of day 1, minus 1
-    throughput_drift: float  # |median steps/s of the last 3 days / median of days 2-4 - 1|
+    throughput_drift: float  # |median steps/s of the last third / median of the first third - 1|
     all_days_in_band: bool
 
     @property
@@ -189,14 +189,16 @@ def summarise(rows: list[SoakDay]) -> SoakReport:
     """The verdicts over the days.
 
     Memory growth: the largest resident set after day 1 against day 1's. Throughput drift:
-    the median steps/s of the last three days against the median of days 2-4 (day 1 pays
-    for warming caches; medians keep one noisy day on a shared machine from deciding).
+    the median steps/s of the last third of the days after day 1 against the median of the
+    first third (day 1 pays for warming caches; a shared machine's speed moves by +-20 % from
+    one sim day to the next, so single days would decide nothing).
     """
     first = rows[0]
     later = rows[1:] or rows
     growth = max(r.rss_mib for r in later) / first.rss_mib - 1 if first.rss_mib else 0.0
-    start = statistics.median(r.env_steps_per_s for r in later[:3])
-    end = statistics.median(r.env_steps_per_s for r in later[-3:])
+    third = max(1, len(later) // 3)
+    start = statistics.median(r.env_steps_per_s for r in later[:third])
+    end = statistics.median(r.env_steps_per_s for r in later[-third:])
     return SoakReport(tuple(rows), growth, abs(end / start - 1), all(r.kpis_in_band for r in rows))
 
 
