@@ -32,6 +32,9 @@ def test_the_tick_records_stay_the_state_s_own_arrays(action_mode: str) -> None:
     assert rules is town.rules
     for name in TickArrays._fields:
         assert getattr(bound.arrays, name) is getattr(town.world, name), f"state.{name} was re-assigned"
+    encoded = town.variant.encoder._state  # the encoder's record, gathered on the state's first encode
+    for name in encoded._fields:
+        assert getattr(encoded, name) is getattr(town.world, name), f"state.{name} was re-assigned"
     fresh = TickRules.of(town.rules)
     for name, value, now in zip(TickRules._fields, bound.consts, fresh, strict=True):
         assert value is now if isinstance(value, np.ndarray) else value == now, name

@@ -17,6 +17,31 @@ from numba import njit
 
 from townlet_env.actions import Option
 from townlet_env.config import TICKS_PER_DAY
+from townlet_env.observations.features import (
+    ARRIVED,
+    AT_WORK,
+    ATTENDANCE,
+    COMMITTED,
+    ENERGY,
+    EPISODE_PROGRESS,
+    HAS_JOB,
+    HUNGER,
+    HYGIENE,
+    LAST_OK,
+    LATE,
+    ON_SHIFT,
+    PRESENT,
+    QUEUED,
+    TIME_COS,
+    TIME_SIN,
+    TO_SHIFT,
+    USE_PROGRESS,
+    USING,
+    WALLET,
+    WORK_DIST,
+    WORK_SLACK,
+    WORK_WINDOW,
+)
 from townlet_env.world.map import DX, DY, UNREACHABLE
 from townlet_env.world.systems.options import WORK_LEAD_TICKS
 
@@ -88,28 +113,28 @@ def write_self(out, tick, st, town, c):
     s_angle, c_angle = np.sin(angle), np.cos(angle)
     progress = min(1.0, tick / town.max_ticks)
     for i in range(st.pos.shape[0]):
-        out[i, c.hunger] = st.needs[i, 0]
-        out[i, c.hygiene] = st.needs[i, 1]
-        out[i, c.energy] = st.needs[i, 2]
-        out[i, c.wallet] = st.wallet[i] / WALLET_SCALE
-        out[i, c.time_sin] = s_angle
-        out[i, c.time_cos] = c_angle
-        out[i, c.episode_progress] = progress
+        out[i, c.at[HUNGER]] = st.needs[i, 0]
+        out[i, c.at[HYGIENE]] = st.needs[i, 1]
+        out[i, c.at[ENERGY]] = st.needs[i, 2]
+        out[i, c.at[WALLET]] = st.wallet[i] / WALLET_SCALE
+        out[i, c.at[TIME_SIN]] = s_angle
+        out[i, c.at[TIME_COS]] = c_angle
+        out[i, c.at[EPISODE_PROGRESS]] = progress
         _write_job(out, i, minute, st, town, c)
         for q in range(c.option.shape[0]):
             out[i, c.option[q]] = 0.0
         out[i, c.option[st.option[i]]] = 1.0
-        out[i, c.committed] = min(1.0, max(0.0, (st.commit_until[i] - tick) / town.commit_ticks))
+        out[i, c.at[COMMITTED]] = min(1.0, max(0.0, (st.commit_until[i] - tick) / town.commit_ticks))
         running = st.running[i]
         if running >= 0:
-            out[i, c.using] = 1.0
-            out[i, c.use_progress] = 1.0 - st.remaining[i] / town.aff_duration[running]
+            out[i, c.at[USING]] = 1.0
+            out[i, c.at[USE_PROGRESS]] = 1.0 - st.remaining[i] / town.aff_duration[running]
         else:
-            out[i, c.using] = 0.0
-            out[i, c.use_progress] = 0.0
-        out[i, c.queued] = 1.0 if st.waiting[i] >= 0 else 0.0
-        out[i, c.last_ok] = 1.0 if st.last_ok[i] else 0.0
-        out[i, c.present] = 1.0 if st.alive[i] else 0.0
+            out[i, c.at[USING]] = 0.0
+            out[i, c.at[USE_PROGRESS]] = 0.0
+        out[i, c.at[QUEUED]] = 1.0 if st.waiting[i] >= 0 else 0.0
+        out[i, c.at[LAST_OK]] = 1.0 if st.last_ok[i] else 0.0
+        out[i, c.at[PRESENT]] = 1.0 if st.alive[i] else 0.0
         for t in range(c.cooldown.shape[0]):
             out[i, c.cooldown[t]] = 1.0 if st.cooldown_until[i, t] > tick else 0.0
 
@@ -121,36 +146,36 @@ def _write_job(out, i, minute, st, town, c):
     if j >= 0 and town.job_start.shape[0] > 0:
         start, end = town.job_start[j], town.job_end[j]
         shift = minute >= start and minute < end
-        out[i, c.has_job] = 1.0
-        out[i, c.work_window] = 1.0 if (minute >= start - WORK_LEAD_TICKS and minute < end) else 0.0
-        out[i, c.on_shift] = 1.0 if shift else 0.0
-        out[i, c.at_work] = 1.0 if (shift and st.running[i] == town.job_aff[j]) else 0.0
-        out[i, c.to_shift] = ((start - minute) % TICKS_PER_DAY) / TICKS_PER_DAY
+        out[i, c.at[HAS_JOB]] = 1.0
+        out[i, c.at[WORK_WINDOW]] = 1.0 if (minute >= start - WORK_LEAD_TICKS and minute < end) else 0.0
+        out[i, c.at[ON_SHIFT]] = 1.0 if shift else 0.0
+        out[i, c.at[AT_WORK]] = 1.0 if (shift and st.running[i] == town.job_aff[j]) else 0.0
+        out[i, c.at[TO_SHIFT]] = ((start - minute) % TICKS_PER_DAY) / TICKS_PER_DAY
     else:
-        out[i, c.has_job] = 0.0
-        out[i, c.work_window] = 0.0
-        out[i, c.on_shift] = 0.0
-        out[i, c.at_work] = 0.0
-        out[i, c.to_shift] = 1.0
-    out[i, c.arrived] = 1.0 if st.arrived[i] else 0.0
-    out[i, c.late] = 1.0 if (st.late[i] or st.absent[i]) else 0.0
-    out[i, c.attendance] = st.attendance[i]
+        out[i, c.at[HAS_JOB]] = 0.0
+        out[i, c.at[WORK_WINDOW]] = 0.0
+        out[i, c.at[ON_SHIFT]] = 0.0
+        out[i, c.at[AT_WORK]] = 0.0
+        out[i, c.at[TO_SHIFT]] = 1.0
+    out[i, c.at[ARRIVED]] = 1.0 if st.arrived[i] else 0.0
+    out[i, c.at[LATE]] = 1.0 if (st.late[i] or st.absent[i]) else 0.0
+    out[i, c.at[ATTENDANCE]] = st.attendance[i]
     n_jobs = c.job.shape[0]
     for jj in range(n_jobs):
         out[i, c.job[jj]] = 1.0 if j == jj else 0.0
     if j >= 0 and n_jobs > 0:
         d = town.dist[town.job_type[j], st.pos[i, 0], st.pos[i, 1]]
-        out[i, c.work_dist] = min(1.0, d / DIST_SCALE)
+        out[i, c.at[WORK_DIST]] = min(1.0, d / DIST_SCALE)
         if minute < town.job_start[j]:
             slack = (town.job_start[j] - minute - d) / SLACK_SCALE
         elif minute < town.job_end[j]:
             slack = -d / SLACK_SCALE
         else:
             slack = 1.0
-        out[i, c.work_slack] = min(1.0, max(-1.0, slack))
+        out[i, c.at[WORK_SLACK]] = min(1.0, max(-1.0, slack))
     else:
-        out[i, c.work_dist] = 1.0
-        out[i, c.work_slack] = 1.0
+        out[i, c.at[WORK_DIST]] = 1.0
+        out[i, c.at[WORK_SLACK]] = 1.0
 
 
 @njit(cache=True)

@@ -31,7 +31,7 @@ from townlet_env.world.state import WorldState
 
 
 class StateArrays(NamedTuple):
-    """The :class:`WorldState` arrays the encoder reads (same names), gathered per call."""
+    """The :class:`WorldState` arrays the encoder reads (same names), gathered once per state."""
 
     pos: np.ndarray
     alive: np.ndarray
@@ -159,15 +159,17 @@ class Encoder:
         self._town = _town_arrays(rules)
         self._call: Callable[..., Any] = blocks.encode
         self._bound_to: WorldState | None = None
+        self._state: StateArrays | None = None
 
     def encode(self, state: WorldState, out: np.ndarray) -> None:
         """Fill ``out`` (C-contiguous float32[N, size]) with every seat's observation."""
-        # The state record is gathered per call (about 1 us): a record kept across calls
-        # would go stale if a state array were ever re-assigned instead of written in place.
-        args = (out, state.tick, StateArrays(*_gather(state)), self._town, self._map, self.columns)
         if state is not self._bound_to:
-            # Bound once per state, the kernel call skips type dispatch (it is on the hot
-            # path); a new state may hold arrays of other types. ``blocks.encode`` is looked
-            # up now, so a test that swaps the kernels for their ``py_func`` is honoured.
-            self._call, self._bound_to = bind(blocks.encode, *args), state
-        self._call(*args)
+            # Gathered and bound once per state: the kernel call is on the hot path, and the
+            # state's arrays are written in place, never re-assigned (tests/test_simulation.py
+            # checks that), so the record stays valid; a restored snapshot is a new state.
+            # ``blocks.encode`` is looked up now, so a test that swaps the kernels for their
+            # ``py_func`` is honoured.
+            self._state = StateArrays(*_gather(state))
+            self._call = bind(blocks.encode, out, state.tick, self._state, self._town, self._map, self.columns)
+            self._bound_to = state
+        self._call(out, state.tick, self._state, self._town, self._map, self.columns)

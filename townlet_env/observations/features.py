@@ -52,32 +52,64 @@ def _slots(rules: Rules) -> list[str]:
     return [f"friend{i}" for i in range(cfg.social_friends)] + [f"rival{i}" for i in range(cfg.social_rivals)]
 
 
+#: The self block's one-column features; ``SelfColumns.at[k]`` is the column of ``SELF_SCALARS[k]``.
+SELF_SCALARS: tuple[str, ...] = (
+    "hunger",
+    "hygiene",
+    "energy",
+    "wallet",
+    "time_sin",
+    "time_cos",
+    "episode_progress",
+    "has_job",
+    "work_window",
+    "on_shift",
+    "at_work",
+    "arrived",
+    "late",
+    "attendance",
+    "to_shift",
+    "committed",
+    "using",
+    "use_progress",
+    "queued",
+    "last_ok",
+    "present",
+    "work_dist",
+    "work_slack",
+)
+# Named positions in ``SelfColumns.at``, derived from SELF_SCALARS (so the two cannot drift).
+# One int64 array unboxes in one step where 23 separate ints took 23 (the encode call is on
+# the hot path).
+HUNGER = SELF_SCALARS.index("hunger")
+HYGIENE = SELF_SCALARS.index("hygiene")
+ENERGY = SELF_SCALARS.index("energy")
+WALLET = SELF_SCALARS.index("wallet")
+TIME_SIN = SELF_SCALARS.index("time_sin")
+TIME_COS = SELF_SCALARS.index("time_cos")
+EPISODE_PROGRESS = SELF_SCALARS.index("episode_progress")
+HAS_JOB = SELF_SCALARS.index("has_job")
+WORK_WINDOW = SELF_SCALARS.index("work_window")
+ON_SHIFT = SELF_SCALARS.index("on_shift")
+AT_WORK = SELF_SCALARS.index("at_work")
+ARRIVED = SELF_SCALARS.index("arrived")
+LATE = SELF_SCALARS.index("late")
+ATTENDANCE = SELF_SCALARS.index("attendance")
+TO_SHIFT = SELF_SCALARS.index("to_shift")
+COMMITTED = SELF_SCALARS.index("committed")
+USING = SELF_SCALARS.index("using")
+USE_PROGRESS = SELF_SCALARS.index("use_progress")
+QUEUED = SELF_SCALARS.index("queued")
+LAST_OK = SELF_SCALARS.index("last_ok")
+PRESENT = SELF_SCALARS.index("present")
+WORK_DIST = SELF_SCALARS.index("work_dist")
+WORK_SLACK = SELF_SCALARS.index("work_slack")
+
+
 class SelfColumns(NamedTuple):
     """Column of each self feature; the one-hot groups as arrays of columns."""
 
-    hunger: int
-    hygiene: int
-    energy: int
-    wallet: int
-    time_sin: int
-    time_cos: int
-    episode_progress: int
-    has_job: int
-    work_window: int
-    on_shift: int
-    at_work: int
-    arrived: int
-    late: int
-    attendance: int
-    to_shift: int
-    committed: int
-    using: int
-    use_progress: int
-    queued: int
-    last_ok: int
-    present: int
-    work_dist: int
-    work_slack: int
+    at: np.ndarray  # int64[len(SELF_SCALARS)]: column of each one-column feature
     option: np.ndarray  # int64[len(Option)], by option id
     cooldown: np.ndarray  # int64[T], by object type
     job: np.ndarray  # int64[J], by job
@@ -129,8 +161,7 @@ def columns(rules: Rules, layout: ObservationLayout) -> Columns:
         "cooldown": _cols(layout, [f"cooldown_{t}" for t in rules.manifest.object_types]),
         "job": _cols(layout, [f"job_{j}" for j in rules.job_names]),
     }
-    scalars: dict[str, Any] = {f: layout.index(f) for f in SelfColumns._fields if f not in one_hot}
-    own = SelfColumns(**scalars, **one_hot)
+    own = SelfColumns(at=_cols(layout, list(SELF_SCALARS)), **one_hot)
     has_marks = any(n.startswith("lm_") for n in layout.feature_names)
     marks = _marks(rules) if has_marks else []
     lm = LandmarkColumns(*(_cols(layout, [f"lm_{m}_{k}" for m in marks]) for k in LANDMARK_FIELDS))

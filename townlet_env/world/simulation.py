@@ -160,6 +160,7 @@ class _Bound(NamedTuple):
 
     arrays: TickArrays
     consts: TickRules
+    shift: ShiftOutcome  # phase 6's outcome, refilled every tick (read within the tick only)
     run: Callable[[TickArrays, TickRules, int, ShiftOutcome], tuple[np.ndarray, np.ndarray, bool, int, int]]
 
 
@@ -171,19 +172,24 @@ def _bound(state: WorldState, rules: Rules) -> _Bound:
 def _bind_phases(state: WorldState, rules: Rules) -> _Bound:
     arrays, consts = TickArrays.of(state), TickRules.of(rules)
     # Looked up now, not at import: the py_func test swaps the module's kernels first.
-    run = bind(_compiled_phases, arrays, consts, state.tick, ShiftOutcome.zeros(state.n_agents))
-    return _Bound(arrays, consts, run)
+    shift = ShiftOutcome.zeros(state.n_agents)
+    run = bind(_compiled_phases, arrays, consts, state.tick, shift)
+    return _Bound(arrays, consts, shift, run)
 
 
 @njit(cache=True)
 def _compiled_phases(s, r, tick, shift):
     """Phases 3-6 on the records ``s`` (:class:`TickArrays`) and ``r`` (:class:`TickRules`).
 
-    Fills ``shift`` (phase 6's outcome) and returns what Python must follow up: the
+    Clears and fills ``shift`` (phase 6's outcome) and returns what Python must follow up: the
     (agent, object, affordance) rows that finished (phase 3), the waiters that reached the
     conflict limit (phase 4), whether phase 6 had arrivals or absences, and for phase 9 the
     counts of identities that may end this tick and of vacant seats due a new identity.
     """
+    shift.wage[:] = 0.0
+    shift.on_time[:] = False
+    shift.late[:] = False
+    shift.absent[:] = False
     done = advance(s, r, tick)
     over = age_waiters(s, r, tick)
     decay(s, r)
@@ -216,7 +222,7 @@ def step_world(state: WorldState, rules: Rules, actions: np.ndarray, mask: np.nd
         options.complete_failed_starts(state, winners[~started])
     # phases 3-6, compiled; then their events and hooks, in phase order
     bound = _bound(state, rules)
-    shift = ShiftOutcome.zeros(state.n_agents)
+    shift = bound.shift
     done, over, shift_events, ending, due = bound.run(bound.arrays, bound.consts, state.tick, shift)
     finished, finished_affs = _NONE, _NONE
     if done.shape[0]:  # phase 3
