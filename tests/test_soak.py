@@ -12,9 +12,10 @@ from townlet_env.soak import KPI_BANDS, SoakDay, format_report, in_band, run_soa
 pytest.importorskip("websockets")
 
 
-def test_a_short_soak_reports_each_day_and_writes_its_artifacts(tmp_path: Path) -> None:
-    report = run_soak(2, tmp_path, policy="scripted", seed=0, num_agents=6)
-    assert [d.day for d in report.days] == [1, 2]
+def test_a_3_day_soak_reports_each_day_and_writes_its_artifacts(tmp_path: Path) -> None:
+    report = run_soak(3, tmp_path, policy="scripted", seed=0)
+    assert [d.day for d in report.days] == [1, 2, 3]
+    assert report.memory_growth < 0.10, format_report(report)
     assert all(d.kpis_in_band for d in report.days), format_report(report)
     assert all(d.alerts == 0 for d in report.days)
     assert report.days[1].telemetry_bytes > report.days[0].telemetry_bytes > 0
