@@ -197,14 +197,20 @@ def kill(env: Any, a: AgentArgs, console: Any) -> Plan:
     _respawn_on(env, "kill")
 
     def apply() -> dict[str, Any]:
-        w = env.world
-        reasons = np.zeros(w.n_agents, dtype=np.int8)
-        reasons[i] = lifecycle.EVICTED
-        identity = env.identity(i)
-        lifecycle.end_identities(w, env.rules, np.array([i]), reasons, EventLog())
-        return {"agent": env.possible_agents[i], "ended": identity, "respawn_at": int(w.respawn_at[i])}
+        identity = _evict(env, i)
+        return {"agent": env.possible_agents[i], "ended": identity, "respawn_at": int(env.world.respawn_at[i])}
 
     return Plan({"agent": env.possible_agents[i], "identity": f"{env.identity(i)} -> vacant"}, apply)
+
+
+def _evict(env: Any, i: int) -> str:
+    """End seat ``i``'s identity the way the lifecycle ends an eviction; returns the identity ended."""
+    w = env.world
+    reasons = np.zeros(w.n_agents, dtype=np.int8)
+    reasons[i] = lifecycle.EVICTED
+    identity = env.identity(i)
+    lifecycle.end_identities(w, env.rules, np.array([i]), reasons, EventLog())
+    return identity
 
 
 def toggle_mortality(env: Any, a: MortalityArgs, console: Any) -> Plan:
@@ -238,13 +244,9 @@ def approve_exit(env: Any, a: AgentArgs, console: Any) -> Plan:
     _respawn_on(env, "approve_exit")
 
     def apply() -> dict[str, Any]:
-        w = env.world
-        reasons = np.zeros(w.n_agents, dtype=np.int8)
-        reasons[i] = lifecycle.EVICTED
-        identity = env.identity(i)
-        w.exits_today += 1
-        lifecycle.end_identities(w, env.rules, np.array([i]), reasons, EventLog())
-        return {"agent": env.possible_agents[i], "evicted": identity, "exits_today": int(w.exits_today)}
+        env.world.exits_today += 1
+        identity = _evict(env, i)
+        return {"agent": env.possible_agents[i], "evicted": identity, "exits_today": int(env.world.exits_today)}
 
     return Plan({"agent": env.possible_agents[i], "identity": f"{env.identity(i)} -> evicted"}, apply)
 
