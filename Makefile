@@ -4,7 +4,7 @@
 #   make setup       .venv with torch==2.13.0 (CPU) and the [train,ops,dev] extras
 #   make run         the main job (RUN_CMD below), W&B offline
 #   make test        ruff + mypy + pytest in .venv (the training set: gymnasium 0.29, PettingZoo 1.24)
-#   make test-light  the environment alone, on current gymnasium/PettingZoo, in .venv-light (no torch)
+#   make test-light  the environment (+ [ops]), on current gymnasium/PettingZoo, in .venv-light (no torch)
 #   make lint        ruff + mypy only
 #   make bench       benchmarks/throughput.py
 #   make docs        regenerate the generated tables in docs/environment.md
