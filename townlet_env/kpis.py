@@ -27,8 +27,9 @@ Definitions:
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -149,6 +150,42 @@ class KpiTracker:
             queue_conflicts=self._counts[EventKind.QUEUE_CONFLICT],
             stuck_reservations=self._stuck,
         )
+
+    def state_dict(self) -> dict[str, Any]:
+        """Everything the tracker accumulated, as JSON values and arrays (for snapshots).
+
+        The last state seen is not kept: the ties share is read from the next ``update``'s.
+        """
+        return {
+            "ticks": self.ticks,
+            "generation": self._generation.copy(),
+            "alive_ticks": self._alive_ticks.copy(),
+            "ok_ticks": self._ok_ticks.copy(),
+            "ended": [list(e) for e in self._ended],
+            "return": self._return.copy(),
+            "shifts": sorted(list(k) for k in self._shifts),
+            "late": sorted(list(k) for k in self._late),
+            "arrived": sorted(list(k) for k in self._arrived),
+            "counts": {kind.name: n for kind, n in self._counts.items()},
+            "stuck": self._stuck,
+        }
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Continue from :meth:`state_dict`'s output (seat counts must match)."""
+        generation = np.asarray(state["generation"], dtype=np.int64)
+        if generation.shape != self._generation.shape:
+            raise ValueError(f"KPI state: {generation.shape[0]} seats saved, this tracker has {self.n_seats}")
+        self.ticks = int(state["ticks"])
+        self._generation[:] = generation
+        self._alive_ticks[:] = np.asarray(state["alive_ticks"], dtype=np.int64)
+        self._ok_ticks[:] = np.asarray(state["ok_ticks"], dtype=np.int64)
+        self._ended = [(int(a), int(o)) for a, o in state["ended"]]
+        self._return[:] = np.asarray(state["return"], dtype=np.float64)
+        self._shifts = {(int(a), int(g), int(d)) for a, g, d in state["shifts"]}
+        self._late = {(int(a), int(g), int(d)) for a, g, d in state["late"]}
+        self._arrived = {(int(a), int(g), int(d)) for a, g, d in state["arrived"]}
+        self._counts = {EventKind[name]: int(n) for name, n in state["counts"].items()}
+        self._stuck = int(state["stuck"])
 
     def _ties_share(self) -> float:
         state = self._last

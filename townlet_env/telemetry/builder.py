@@ -221,6 +221,14 @@ class MessageBuilder:
         if frame.tick % self.kpi_every == 0 or not self._kpis or frame.snapshot:
             self._kpis = jsonable(asdict(self._kpi.report()))
 
+    def kpi_state(self) -> dict[str, Any]:
+        """The KPI tracker's state (call when no frame is being built)."""
+        return self._kpi.state_dict()
+
+    def load_kpi_state(self, state: Mapping[str, Any]) -> None:
+        """Continue the KPI tracker from :meth:`kpi_state`'s output."""
+        self._kpi.load_state_dict(state)
+
     def skip(self, seq: int) -> None:
         """Another kind of message (health) took ``seq``: the next diff's base."""
         self._last_seq = seq

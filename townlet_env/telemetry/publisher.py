@@ -256,8 +256,16 @@ class TelemetryPublisher:
         self._thread.join(timeout)
 
     def state_dict(self) -> dict[str, Any]:
-        """The next sequence number and the episode returns, so a resumed stream continues."""
-        return {"schema_version": SCHEMA_VERSION, "seq": self._seq, "returns": self._returns.copy()}
+        """The next sequence number, the episode returns and the KPI tracker, so a resumed
+        stream continues (the buffer is flushed first: the tracker runs on the worker).
+        """
+        self.flush()
+        return {
+            "schema_version": SCHEMA_VERSION,
+            "seq": self._seq,
+            "returns": self._returns.copy(),
+            "kpi": self._builder.kpi_state(),
+        }
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         """Continue a saved stream: its sequence numbers, starting with a full snapshot."""
@@ -268,4 +276,6 @@ class TelemetryPublisher:
                 f"telemetry state: returns has shape {returns.shape}, the town has {self._returns.shape[0]} seats"
             )
         self._returns[:] = returns
+        if "kpi" in state:  # streams saved before the tracker travelled start it afresh
+            self._builder.load_kpi_state(state["kpi"])
         self._want_snapshot = True
