@@ -15,6 +15,7 @@ import pytest
 
 import townlet_env
 from townlet_env.cli import main
+from townlet_env.jsonable import jsonable
 from townlet_env.scripted import ScriptedExpert
 from townlet_env.telemetry import SCHEMA_PATH, SCHEMA_VERSION
 from townlet_env.telemetry.client import (
@@ -25,7 +26,6 @@ from townlet_env.telemetry.client import (
     read_jsonl,
     validator,
 )
-from townlet_env.telemetry.frames import jsonable
 from townlet_env.telemetry.publisher import TelemetryPublisher
 from townlet_env.telemetry.transports import MemoryTransport
 

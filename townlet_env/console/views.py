@@ -8,6 +8,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
 from townlet_env.console.town import SeatRef, clock, exit_queue, seat, seat_summary
+from townlet_env.jsonable import jsonable
 
 
 class NoArgs(BaseModel):
@@ -142,24 +143,7 @@ def stability(env: Any, args: NoArgs, console: Any) -> dict[str, Any]:
     return {
         **clock(env),
         "available": True,
-        "alerts": _jsonable(getattr(monitor, "alerts", [])),
-        "metrics": _jsonable(metrics),
+        "alerts": jsonable(getattr(monitor, "alerts", [])),
+        "metrics": jsonable(metrics),
         "pass_streak": int(monitor.pass_streak),
     }
-
-
-def _jsonable(value: Any) -> Any:
-    """Plain JSON of what the monitor hands out (dataclasses, NamedTuples, numpy scalars)."""
-    if hasattr(value, "_asdict"):
-        return _jsonable(value._asdict())
-    if hasattr(value, "__dataclass_fields__"):
-        return {k: _jsonable(getattr(value, k)) for k in value.__dataclass_fields__}
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, np.generic | np.ndarray):
-        return value.tolist()
-    if hasattr(value, "value") and hasattr(value, "name"):  # an Enum
-        return value.name.lower()
-    return value

@@ -18,9 +18,10 @@ from typing import Any, cast
 import numpy as np
 
 from townlet_env.config import NEEDS
+from townlet_env.jsonable import jsonable
 from townlet_env.kpis import KpiTracker
 from townlet_env.telemetry import SCHEMA_VERSION
-from townlet_env.telemetry.frames import Frame, Names, jsonable
+from townlet_env.telemetry.frames import Frame, Names
 from townlet_env.world.events import Event
 from townlet_env.world.state import WorldState
 

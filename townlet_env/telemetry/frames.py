@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from enum import Enum
 from types import MappingProxyType
 from typing import Any, NamedTuple
 
@@ -97,37 +96,6 @@ def copy_arrays(world: WorldState, rewards: np.ndarray, returns: np.ndarray) -> 
     arrays["reward"] = rewards.copy()
     arrays["return"] = returns.copy()
     return arrays
-
-
-def jsonable(value: Any) -> Any:
-    """``value`` as plain JSON values.
-
-    NumPy scalars and arrays, dataclasses and named tuples are converted, enums become
-    their lower-case name, non-finite floats ``None`` (JSON has no NaN), anything else
-    unknown its ``str``.
-    """
-    if value is None or isinstance(value, bool | str):
-        return value
-    if isinstance(value, Enum):
-        return value.name.lower()
-    if isinstance(value, int):
-        return int(value)  # IntEnum members too
-    if isinstance(value, float | np.floating):
-        f = float(value)
-        return f if np.isfinite(f) else None
-    if isinstance(value, np.integer | np.bool_):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return jsonable(value.tolist())
-    if hasattr(value, "_asdict"):
-        return jsonable(value._asdict())
-    if hasattr(value, "__dataclass_fields__"):
-        return {k: jsonable(getattr(value, k)) for k in value.__dataclass_fields__}
-    if isinstance(value, Mapping):
-        return {str(k): jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple | set | frozenset):
-        return [jsonable(v) for v in value]
-    return str(value)
 
 
 def stability_section(monitor: Any) -> Mapping[str, Any]:
