@@ -81,7 +81,7 @@ def reward_terms(
     cfg = rules.config.rewards
     terms = np.empty((state.n_agents, len(TERMS)), dtype=np.float32)
     totals = np.empty(state.n_agents, dtype=np.float64)
-    k = state.bound("reward_terms", rules, lambda: _bind_terms(state, rules))
+    k = state.bound("reward_terms", rules, _bind_terms)
     k.kernel(terms, totals, k.weights, state.alive, reasons, state.needs, shift)
     if chat_partner is not None and rules.config.features.social_rewards:
         for i in np.flatnonzero(chat_partner >= 0).tolist():

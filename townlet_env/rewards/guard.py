@@ -95,7 +95,7 @@ class RewardGuard(BaseParallelWrapper):
         state = town.world
         total = np.empty(len(raw), dtype=np.float64)
         clipped = np.empty(len(raw), dtype=np.bool_)
-        g = state.bound("reward_guard", town.rules, lambda: _bind_guard(state, town.rules))
+        g = state.bound("reward_guard", town.rules, _bind_guard)
         bad = g.kernel(
             raw, g.limits, state.tick, state.zero_ticks, town.last_termination_reasons, state.alive,
             state.generation, state.born_tick, self._episode_return, total, clipped,

@@ -166,7 +166,7 @@ class _Bound(NamedTuple):
 
 def _bound(state: WorldState, rules: Rules) -> _Bound:
     """The bound phases 3-6 of ``state`` under ``rules``, built on the state's first tick."""
-    return state.bound("tick", rules, lambda: _bind_phases(state, rules))
+    return state.bound("tick", rules, _bind_phases)
 
 
 def _bind_phases(state: WorldState, rules: Rules) -> _Bound:

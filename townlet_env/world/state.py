@@ -79,13 +79,16 @@ class WorldState:
         self.n_agents = len(self.alive)
         self.kernels = {}
 
-    def bound(self, key: str, rules: Any, build: Callable[[], T]) -> T:
-        """The kernel bundle ``key`` of this state: ``build()``'s result, made on first use and
-        again whenever the state is stepped under other ``rules``, kept in :attr:`kernels`.
+    def bound(self, key: str, rules: Any, build: Callable[[WorldState, Any], T]) -> T:
+        """The kernel bundle ``key`` of this state, built by ``build(self, rules)`` when needed.
+
+        Made on first use and again whenever the state is stepped under other ``rules``, and
+        kept in :attr:`kernels`. It takes a builder rather than a closure because it runs
+        several times a tick.
         """
         found = self.kernels.get(key)
         if found is None or found[0] is not rules:
-            found = self.kernels[key] = (rules, build())
+            found = self.kernels[key] = (rules, build(self, rules))
         return found[1]
 
     def digest(self) -> str:

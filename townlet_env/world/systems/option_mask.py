@@ -74,7 +74,7 @@ class _Mask(NamedTuple):
 def option_mask(state: WorldState, rules: Rules) -> np.ndarray:
     """int8[N, 8]: which options each seat may choose now."""
     mask = np.zeros((state.n_agents, N_OPTIONS), dtype=np.int8)
-    m = state.bound("option_mask", rules, lambda: _bind_mask(state, rules))
+    m = state.bound("option_mask", rules, _bind_mask)
     m.kernel(mask, state.tick, m.seats, m.consts)
     return mask
 

@@ -119,7 +119,7 @@ def _option_rules(rules: Rules) -> OptionRules:
 
 def _kernels(state: WorldState, rules: Rules) -> _Kernels:
     """The option kernels bound to ``state``'s records, built on its first option tick."""
-    return state.bound("options", rules, lambda: _bind_options(state, rules))
+    return state.bound("options", rules, _bind_options)
 
 
 def _bind_options(state: WorldState, rules: Rules) -> _Kernels:
@@ -142,10 +142,10 @@ def _bind_options(state: WorldState, rules: Rules) -> _Kernels:
 
 
 def _completion(state: WorldState) -> _Completion:
-    return state.bound("complete_options", None, lambda: _bind_completion(state))
+    return state.bound("complete_options", None, _bind_completion)
 
 
-def _bind_completion(state: WorldState) -> _Completion:
+def _bind_completion(state: WorldState, rules: None) -> _Completion:
     progress = OptionProgress(state.option, state.commit_until, state.target, state.last_ok)
     return _Completion(progress, bind(_complete, np.zeros(1, np.int64), True, state.tick, progress))
 
