@@ -125,7 +125,16 @@ class Tracker:
         return WandbOutputFormat(self, prefix)
 
     def finish(self) -> None:
+        """Finish the run and wait until W&B has written everything to disk.
+
+        ``run.finish()`` returns once the run is marked finished, but wandb-core closes the
+        offline transaction log (``run-*.wandb``) a moment later in its own process; a reader
+        that looks straight away (``wandb sync``, :func:`read_offline_run`, a test) can see a
+        log without its last rows. ``wandb.teardown()`` waits for the service to shut down,
+        which closes every stream first; the next :class:`Tracker` starts a fresh service.
+        """
         self.run.finish()
+        self._wandb.teardown()
 
 
 class WandbOutputFormat(KVWriter):
@@ -172,6 +181,8 @@ def _records(path: Path) -> Iterator[bytes]:
             continue
         length = int.from_bytes(data[pos + 4 : pos + 6], "little")
         kind = data[pos + 6]
+        if pos + _HEADER + length > len(data):
+            break  # a record cut short: the log is still being written, or was truncated
         payload = data[pos + _HEADER : pos + _HEADER + length]
         pos += _HEADER + length
         if kind == 1:  # FULL
@@ -198,7 +209,7 @@ def read_offline_run(run_dir: Path) -> OfflineRun:
     logs = sorted(run_dir.glob("run-*.wandb"))
     if not logs:
         raise FileNotFoundError(f"{run_dir}: no run-*.wandb transaction log")
-    out = OfflineRun()
+    out, finished = OfflineRun(), False
     for raw in _records(logs[0]):
         record = pb.Record.FromString(raw)  # type: ignore[attr-defined]
         kind = record.WhichOneof("record_type")
@@ -210,4 +221,8 @@ def read_offline_run(run_dir: Path) -> OfflineRun:
             out.config.update({_key(i): json.loads(i.value_json) for i in record.config.update})
         elif kind == "run":
             out.config.update({_key(i): json.loads(i.value_json) for i in record.run.config.update})
+        elif kind == "exit":
+            finished = True
+    if not finished:  # a run still writing (or killed) would silently lose its last rows
+        raise ValueError(f"{logs[0]}: the log has no exit record; the run has not finished writing (or was killed)")
     return out
