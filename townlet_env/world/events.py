@@ -30,6 +30,20 @@ class EventKind(IntEnum):
     CHAT_FAILURE = 14  #: agent's chat with other failed
     RESTOCK = 15  #: obj was restocked
     EXIT_QUEUED = 16  #: agent joined the exit queue (eviction pending, capped per day)
+    # Town life (social events and perturbations). Emitted by the systems that own them;
+    # narration, KPIs and telemetry read them by name.
+    QUEUE_CUT_IN = 17  #: agent took obj ahead of ``other``, who had waited longer
+    QUEUE_HANDOVER = 18  #: agent yielded its turn at obj to ``other`` (a polite hand-over)
+    OBJECT_BLOCKED = 19  #: agent kept obj (e.g. a shower) past its need while ``other`` waited
+    SHARED_MEAL = 20  #: agent ate at obj alongside ``other``
+    COWORKER_HELPED = 21  #: agent helped its late coworker ``other``
+    SHIFT_COVERED = 22  #: agent covered absent coworker ``other``'s shift
+    CHAT_BLOCKED = 23  #: agent's chat towards ``other``, a rival it avoids, was blocked
+    RIVAL_AVOIDED = 24  #: agent stepped away from a conflict with rival ``other``
+    PERTURBATION_START = 25  #: perturbation kind ``value`` began (agent: its target, -1 town-wide)
+    PERTURBATION_END = 26  #: perturbation kind ``value`` ended
+    ARRIVAL = 27  #: a new resident arrived at seat ``agent`` (generation ``value``)
+    DEPARTURE = 28  #: the resident at seat ``agent`` left town
 
 
 class RelEvent(IntEnum):
