@@ -16,6 +16,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from townlet_env.narration.config import NarrationConfig
 from townlet_env.stability.config import StabilityConfig
 from townlet_env.yamlfile import read_mapping, validate
 
@@ -240,6 +241,7 @@ class TownConfig(Strict):
     options: OptionConfig = Field(default_factory=OptionConfig)
     features: FeatureFlags = Field(default_factory=FeatureFlags)
     stability: StabilityConfig = Field(default_factory=StabilityConfig)
+    narration: NarrationConfig = Field(default_factory=NarrationConfig)
 
     def map_path(self) -> Path:
         """The ASCII map file: a shipped map name, or a path to a ``.txt`` file."""
@@ -253,10 +255,11 @@ class TownConfig(Strict):
     def identity(self) -> str:
         """SHA-256 over the config values and the map and manifest bytes.
 
-        The ``stability`` section is left out: its thresholds decide when operators are
-        alerted, not what the town does, so retuning them keeps snapshots and datasets valid.
+        The ``stability`` and ``narration`` sections are left out: they decide when operators
+        are alerted and what they are told, not what the town does, so retuning them keeps
+        snapshots and datasets valid.
         """
-        values = self.model_dump(mode="json", exclude={"stability"})
+        values = self.model_dump(mode="json", exclude={"stability", "narration"})
         digest = hashlib.sha256(json.dumps(values, sort_keys=True).encode())
         digest.update(self.map_path().read_bytes())
         digest.update(self.manifest_path().read_bytes())

@@ -59,6 +59,19 @@ class RelEvent(IntEnum):
 REL_EVENT_KEYS = ("chat_success", "chat_failure", "shared_meal", "queue_conflict", "coworker")
 
 
+class PerturbationKind(IntEnum):
+    """What a perturbation is: the ``value`` of ``PERTURBATION_START``/``PERTURBATION_END`` events.
+
+    Shared by the perturbation scheduler (which emits them) and narration (which names them).
+    """
+
+    PRICE_SPIKE = 1
+    POWER_OUTAGE = 2
+    WATER_OUTAGE = 3
+    ARRANGED_MEET = 4
+    CITY_EVENT = 5
+
+
 class Event(NamedTuple):
     tick: int
     kind: EventKind
