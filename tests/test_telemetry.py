@@ -127,7 +127,7 @@ def test_the_schema_catches_a_wrong_type_and_a_missing_key() -> None:
 def test_version_check_warns_on_a_newer_minor_and_refuses_a_newer_major() -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        assert check_version({"schema_version": SCHEMA_VERSION}) == (1, 0)
+        assert check_version({"schema_version": SCHEMA_VERSION}) == (1, 1)
         assert check_version({"schema_version": "0.9"}) == (0, 9)
     with pytest.warns(NewerSchemaWarning, match=r"1\.3 is newer"):
         check_version({"schema_version": "1.3"})

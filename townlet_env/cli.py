@@ -4,7 +4,7 @@ Subcommands::
 
     townlet validate-manifest PATH [--config CONFIG.yaml]
     townlet validate-config PATH
-    townlet town [--config PATH] [--days N] [--seed S] [--agents N] [--telemetry OUT.jsonl]
+    townlet town [--config PATH] [--days N] [--seed S] [--agents N] [--telemetry OUT.jsonl] [--narrate]
     townlet run ...        (training pipeline; needs ``pip install -e .[train]``)
     townlet dataset ...    (dataset tools; needs ``pip install -e .[train]``)
 
@@ -26,6 +26,7 @@ import sys
 from collections.abc import Callable, Sequence
 from importlib.metadata import EntryPoint, entry_points
 from pathlib import Path
+from typing import Any
 
 from townlet_env import serve, soak
 from townlet_env.config import ConfigError, load_config
@@ -125,7 +126,9 @@ def _town(args: argparse.Namespace) -> int:
 
     config = None if args.config is None else str(args.config)
     # Only pass telemetry when asked for, so run_town's plain signature stays the common call.
-    extra = {} if args.telemetry is None else {"telemetry": args.telemetry}
+    extra: dict[str, Any] = {} if args.telemetry is None else {"telemetry": args.telemetry}
+    if args.narrate:
+        extra["narrate"] = print
     if args.telemetry is not None and not args.telemetry.parent.is_dir():
         return _fail(f"--telemetry {args.telemetry}: folder {args.telemetry.parent} does not exist; create it first")
     try:
@@ -226,6 +229,7 @@ def _town_arguments(p: argparse.ArgumentParser) -> None:
         metavar="OUT.jsonl",
         help="record the telemetry stream (a snapshot, then per-tick diffs) to this JSONL file",
     )
+    p.add_argument("--narrate", action="store_true", help="print the narration lines as the town lives them")
 
 
 Handler = Callable[[argparse.Namespace], int]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 
@@ -19,6 +20,7 @@ def run_town(
     seed: int = 0,
     num_agents: int | None = None,
     telemetry: str | Path | None = None,
+    narrate: Callable[[str], None] | None = None,
 ) -> KpiReport:
     """Simulate ``days`` sim days of a town under the scripted expert and measure its KPIs.
 
@@ -27,19 +29,23 @@ def run_town(
         days: sim days to run (``max_ticks`` is set to ``days * 1440``).
         seed: seeds both the episode (``reset(seed=...)``) and the expert.
         num_agents: seats in the town (default from the config).
-        telemetry: record the telemetry stream to this JSONL file (appended to).
+        telemetry: record the telemetry stream to this JSONL file (appended to); it carries
+            the narration lines.
+        narrate: called with each narration line as it is told (``print`` for a story).
 
     Returns:
         The :class:`~townlet_env.kpis.KpiReport` of the run.
 
     """
     from townlet_env.env import TownletParallelEnv
+    from townlet_env.narration.narrator import Narrator
 
     overrides: dict[str, object] = {"max_ticks": days * TICKS_PER_DAY}
     if num_agents is not None:
         overrides["num_agents"] = num_agents
     env = RewardGuard(TownletParallelEnv(load_config(config_path, **overrides)))
     town = env.unwrapped
+    narrator = Narrator(env)
     publisher = None
     if telemetry is not None:
         from townlet_env.telemetry.publisher import TelemetryPublisher
@@ -56,6 +62,9 @@ def run_town(
         for agent, r in reward.items():
             rewards[town.seat_index[agent]] = r
         tracker.update(town.world, town.last_events, rewards)
+        if narrate is not None:
+            for line in narrator.lines:
+                narrate(str(line))
     if publisher is not None:
         publisher.close()
     return tracker.report()

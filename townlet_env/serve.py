@@ -1,11 +1,11 @@
 """``townlet serve``: run a live town with the whole ops stack until interrupted.
 
 The town runs under a policy (the scripted expert or random valid actions) with the
-stability monitor, the console (admin commands land at the start of the next tick), the
-telemetry stream and the console on one WebSocket server bound to localhost
-(``ws://127.0.0.1:PORT/telemetry`` and ``/console``), and autosaved snapshots. Episodes
-restart when they end. Ctrl-C (SIGINT) or SIGTERM stops it after the current tick, saves a
-final snapshot and closes the stream.
+stability monitor, the narrator (its lines ride in the telemetry diffs), the console
+(admin commands land at the start of the next tick), the telemetry stream and the console
+on one WebSocket server bound to localhost (``ws://127.0.0.1:PORT/telemetry`` and
+``/console``), and autosaved snapshots. Episodes restart when they end. Ctrl-C (SIGINT)
+or SIGTERM stops it after the current tick, saves a final snapshot and closes the stream.
 """
 
 from __future__ import annotations
@@ -49,6 +49,7 @@ def serve(opts: ServeOptions, *, ready: Any = None) -> int:
 
     """
     from townlet_env.console import Console
+    from townlet_env.narration.narrator import Narrator
     from townlet_env.snapshots import Autosaver
     from townlet_env.soak import POLICIES
     from townlet_env.stability import StabilityMonitor
@@ -66,6 +67,7 @@ def serve(opts: ServeOptions, *, ready: Any = None) -> int:
         env = townlet_env.parallel_env(opts.config, max_ticks=10**9)
     server = TelemetryServer(port=opts.port)
     StabilityMonitor(env)
+    Narrator(env)
     publisher = TelemetryPublisher(env, [server])
     saver = Autosaver(env, root, every_ticks=opts.autosave_ticks, keep=opts.keep)
     console = Console(env, audit_path=opts.audit_log, snapshot_root=root)

@@ -36,6 +36,7 @@ def _table() -> dict[str, Command]:
         ("queues", views.NoArgs, views.queues),
         ("relationships", views.RelationshipArgs, views.relationships),
         ("stability", views.NoArgs, views.stability),
+        ("narration", views.NarrationArgs, views.narration),
     ]
     admin_cmds: list[tuple[str, type[BaseModel], Callable[..., Any]]] = [
         ("spawn", admin.SpawnArgs, admin.spawn),

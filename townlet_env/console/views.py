@@ -24,6 +24,10 @@ class RelationshipArgs(NoArgs):
     limit: StrictInt = Field(default=200, ge=1, le=5000)
 
 
+class NarrationArgs(NoArgs):
+    limit: StrictInt = Field(default=20, ge=1, le=10_000)
+
+
 def snapshot(env: Any, args: SnapshotArgs, console: Any) -> dict[str, Any]:
     """The town now: the clock, the config identity, and every (or the named) seat."""
     seats = (
@@ -146,4 +150,18 @@ def stability(env: Any, args: NoArgs, console: Any) -> dict[str, Any]:
         "alerts": jsonable(getattr(monitor, "alerts", [])),
         "metrics": jsonable(metrics),
         "pass_streak": int(monitor.pass_streak),
+    }
+
+
+def narration(env: Any, args: NarrationArgs, console: Any) -> dict[str, Any]:
+    """The narrator's most recent lines (oldest first) and what its throttle dropped, if one is attached."""
+    narrator = env.attachments.get("narration")
+    if narrator is None:
+        return {**clock(env), "available": False, "reason": "no narrator is attached to this town"}
+    return {
+        **clock(env),
+        "available": True,
+        "lines": [line.to_json() for line in narrator.recent(args.limit)],
+        "emitted": int(narrator.throttle.emitted),
+        "dropped": dict(narrator.throttle.dropped),
     }

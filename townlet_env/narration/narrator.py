@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from townlet_env.config import NEEDS
+from townlet_env.config import NEEDS, TICKS_PER_DAY
 from townlet_env.narration.config import CATEGORY_OF, NarrationConfig
 from townlet_env.narration.templates import load_templates
 from townlet_env.narration.throttle import Throttle
@@ -61,6 +61,11 @@ class Line:
         out = asdict(self)
         out["agents"] = list(self.agents)
         return out
+
+    def __str__(self) -> str:
+        """``day 1 07:32  text`` (day 1 starts at tick 0)."""
+        day, minute = divmod(self.tick, TICKS_PER_DAY)
+        return f"day {day + 1} {minute // 60:02d}:{minute % 60:02d}  {self.text}"
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Line:
@@ -155,9 +160,9 @@ class Narrator:
                 out.append(_Candidate(kind, (e.agent,) if e.agent >= 0 else (), value=int(e.value)))
             elif e.kind == EventKind.PERTURBATION_END:
                 out.append(_Candidate("perturbation_end", (), value=int(e.value)))
-            elif (kind := EVENT_LINES.get(e.kind)) is not None:
+            elif e.kind in EVENT_LINES:
                 seats = (e.agent,) if e.other < 0 else (e.agent, e.other)
-                out.append(_Candidate(kind, seats, e.obj, int(e.value)))
+                out.append(_Candidate(EVENT_LINES[e.kind], seats, e.obj, int(e.value)))
         return out
 
     def _from_ties(self, world: Any) -> list[_Candidate]:

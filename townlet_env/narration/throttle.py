@@ -44,7 +44,7 @@ class Throttle:
 
     def __init__(self, config: ThrottleConfig) -> None:
         self.config = config
-        self._cooldown = dict(config.category_cooldown_ticks)
+        self._cooldown: dict[str, int] = {str(k): v for k, v in config.category_cooldown_ticks.items()}
         self._last_key: dict[str, int] = {}
         self._window: deque[int] = deque()
         self._last_any: int | None = None

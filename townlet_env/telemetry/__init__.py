@@ -21,7 +21,7 @@ from pathlib import Path
 #: The schema version every message carries as ``schema_version`` ("major.minor"). A new
 #: optional field bumps the minor (old clients warn and go on); a change that breaks
 #: readers (a renamed or retyped field, a new required one) bumps the major.
-SCHEMA_VERSION = "1.0"
+SCHEMA_VERSION = "1.1"
 #: The JSON Schema (draft 2020-12) of this version's messages, shipped with the package.
 SCHEMA_PATH = Path(__file__).parent / "schemas" / f"telemetry-{SCHEMA_VERSION}.json"
 

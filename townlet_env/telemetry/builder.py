@@ -3,7 +3,8 @@
 A diff compares each per-seat column (position, each need, wallet, ...) with the previous
 frame's in one vectorised step and converts only the changed entries to JSON values, so a
 quiet tick costs a few array comparisons. The small sections (queues, KPIs, stability)
-are diffed as dicts. ``changes`` holds changed entries only and ``removed`` the paths of
+are diffed as dicts; the lists of this tick's ``events`` and ``narration`` lines are
+replaced whole. ``changes`` holds changed entries only and ``removed`` the paths of
 deleted keys, so that :func:`townlet_env.telemetry.client.apply_diff` of every diff onto the
 first snapshot gives :meth:`MessageBuilder.full_state` exactly.
 """
@@ -179,6 +180,7 @@ class MessageBuilder:
             "events": self._events(frame.events),
             "kpis": self._kpis,
             "stability": self._stability(stability),
+            "narration": list(frame.narration),
             "rewards": {
                 "tick": round(float(cols["reward"].sum(dtype=np.float64)), DECIMALS["reward"]),
                 "episode": round(float(cols["return"].sum(dtype=np.float64)), DECIMALS["return"]),

@@ -78,6 +78,7 @@ class Frame(NamedTuple):
             (the episode so far), per seat.
         events: the tick's events (the env hands out a fresh list every tick).
         stability: ``{"alerts": [...], "metrics": {...}}`` as JSON values.
+        narration: the tick's narration lines as JSON objects (none without a narrator).
 
     """
 
@@ -88,6 +89,7 @@ class Frame(NamedTuple):
     arrays: Mapping[str, np.ndarray] = _NO_ARRAYS
     events: Sequence[Event] = ()
     stability: Mapping[str, Any] = _NO_ARRAYS
+    narration: Sequence[Mapping[str, Any]] = ()
 
 
 def copy_arrays(world: WorldState, rewards: np.ndarray, returns: np.ndarray) -> dict[str, np.ndarray]:
@@ -108,3 +110,15 @@ def stability_section(monitor: Any) -> Mapping[str, Any]:
         return _NO_STABILITY
     metrics = monitor.metrics() if hasattr(monitor, "metrics") else {}
     return {"alerts": tuple(getattr(monitor, "alerts", ())), "metrics": metrics}
+
+
+def narration_lines(env: Any) -> tuple[dict[str, Any], ...]:
+    """The tick's narration lines as JSON objects, or none without a narrator.
+
+    ``update`` narrates the tick if the narrator's own hook has not run yet (it may be
+    attached after the publisher), so the frame always carries this tick's lines.
+    """
+    narrator = env.attachments.get("narration")
+    if narrator is None:
+        return ()
+    return tuple(line.to_json() for line in narrator.update(env))

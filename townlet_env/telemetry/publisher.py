@@ -22,7 +22,7 @@ import numpy as np
 
 from townlet_env.telemetry import SCHEMA_VERSION
 from townlet_env.telemetry.builder import MessageBuilder
-from townlet_env.telemetry.frames import Frame, Names, copy_arrays, stability_section
+from townlet_env.telemetry.frames import Frame, Names, copy_arrays, narration_lines, stability_section
 
 #: Errors a transport may raise while sending; the worker counts them and carries on.
 TRANSPORT_ERRORS = (OSError, ValueError, RuntimeError)
@@ -121,7 +121,7 @@ class TelemetryPublisher:
             self.dropped += 1
             self._seq += 1
             return
-        self._push(self._frame(env, snapshot=self._want_snapshot))
+        self._push(self._frame(env, snapshot=self._want_snapshot, narration=narration_lines(env)))
         self._want_snapshot = False
         if self.health_every and world.tick % self.health_every == 0:
             self._push(Frame(self._next_seq(), world.tick, kind="health"))
@@ -131,7 +131,8 @@ class TelemetryPublisher:
         self._seq += 1
         return seq
 
-    def _frame(self, env: Any, snapshot: bool) -> Frame:
+    def _frame(self, env: Any, snapshot: bool, narration: tuple[dict[str, Any], ...] = ()) -> Frame:
+        # A reset frame has no narration: nothing has happened yet in the new episode.
         return Frame(
             self._next_seq(),
             env.world.tick,
@@ -139,6 +140,7 @@ class TelemetryPublisher:
             arrays=copy_arrays(env.world, env.last_rewards, self._returns),
             events=env.last_events,
             stability=stability_section(env.attachments.get("stability")),
+            narration=narration,
         )
 
     def _push(self, frame: Frame) -> None:
