@@ -297,6 +297,48 @@ def test_the_stability_monitor_resumes_exactly(tmp_path: Path) -> None:
     assert loaded.unwrapped.world.digest() == env.unwrapped.world.digest()
 
 
+def test_the_narrator_resumes_exactly(tmp_path: Path) -> None:
+    from tests.test_narration import Injector
+    from townlet_env.narration.narrator import Narrator
+    from townlet_env.world.events import EventKind
+    from townlet_env.world.systems.relationships import set_tie
+
+    # Conflicts every few ticks (dedupe and cooldown memory must travel) and ties pushed over
+    # the thresholds after the save (the tie baseline must travel).
+    plan = {t: [(EventKind.QUEUE_CONFLICT, t % 5, (t + 1) % 5, 0)] for t in range(1, 400, 3)}
+    ties = {260: (0, 1, (0.9, 0.5, 0.0)), 300: (2, 3, (0.0, 0.2, 0.9)), 330: (1, 0, (0.95, 0.6, 0.0))}
+
+    def town_of(env: Any) -> Narrator:
+        env.unwrapped.attachments.attach("injector", Injector(plan))
+        return Narrator(env)
+
+    def run(env: Any, narrator: Narrator, ticks: range, rng_plan: list) -> list:
+        told = []
+        for t in ticks:
+            if t in ties:
+                i, j, values = ties[t]
+                set_tie(env.unwrapped.world, i, j, np.array(values, np.float32))
+            env.step({a: rng_plan[t][a] for a in env.agents})
+            told.append([line.to_json() for line in narrator.lines])
+        return told
+
+    rng = np.random.default_rng(4)
+    env = townlet_env.parallel_env(map="small", num_agents=6)
+    steps = [{a: int(rng.integers(0, env.unwrapped.n_actions)) for a in env.possible_agents} for _ in range(400)]
+    narrator = town_of(env)
+    env.reset(seed=4)
+    run(env, narrator, range(200), steps)
+    path = townlet_env.save_snapshot(env, tmp_path / "s.npz")
+    loaded = townlet_env.load_snapshot(path)
+    resumed = town_of(loaded)  # attaching hands it the saved state
+    _same(narrator.state_dict(), resumed.state_dict(), "narration")
+    expected = run(env, narrator, range(200, 400), steps)
+    assert run(loaded, resumed, range(200, 400), steps) == expected
+    assert any(line["kind"] == "friendship" for lines in expected for line in lines)
+    assert sum(map(len, expected)) > 5
+    _same(narrator.state_dict(), resumed.state_dict(), "narration")
+
+
 def test_array_keys_that_collide_once_dotted_stay_apart(tmp_path: Path) -> None:
     env = _town()
     state = {"a": {"b": np.arange(2)}, "a.b": np.arange(3)}
