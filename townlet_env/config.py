@@ -17,6 +17,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from townlet_env.stability.config import StabilityConfig
+from townlet_env.world.events import REL_EVENT_KEYS
 from townlet_env.yamlfile import read_mapping, validate
 
 #: The one time constant: 1 tick is 1 sim minute, so a sim day is 1,440 ticks.
@@ -27,6 +28,7 @@ NEEDS: tuple[str, ...] = ("hunger", "hygiene", "energy")
 NeedName = Literal["hunger", "hygiene", "energy"]
 ObsVariant = Literal["full", "hybrid", "compact"]
 ActionMode = Literal["option", "primitive"]
+SocialStage = Literal["OFF", "C1", "C2"]
 
 DATA_DIR = Path(str(resources.files("townlet_env") / "data"))
 
@@ -107,9 +109,21 @@ class EconomyConfig(Strict):
 
 
 class QueueConfig(Strict):
+    """Queue manners at single-occupancy objects (see ``world/systems/queues.py``)."""
+
     cooldown_ticks: int = Field(20, ge=0, le=1440)
     conflict_wait_ticks: int = Field(40, ge=1, le=1440)
     conflict_rivalry: float = Field(0.15, ge=0.0, le=1.0)
+    max_intensity: float = Field(3.0, ge=1.0, le=10.0, description="cap on a conflict's intensity")
+    urgency_gap: float = Field(
+        0.25, ge=0.0, le=1.0, description="a waiter this much needier than the head of the queue goes first"
+    )
+    handover_friendship: float = Field(
+        0.3, ge=0.0, le=3.0, description="trust + familiarity - rivalry at which the head yields politely"
+    )
+    block_need: float = Field(
+        0.6, ge=0.0, le=1.0, description="starting a use with the need this high while a needier agent waits blocks"
+    )
 
 
 class RelationshipConfig(Strict):
@@ -129,8 +143,24 @@ class RelationshipConfig(Strict):
             "shared_meal": (0.05, 0.1, 0.0),
             "queue_conflict": (-0.05, 0.0, 0.15),
             "coworker": (0.01, 0.02, 0.0),
+            "queue_cut_in": (-0.05, 0.0, 0.1),
+            "queue_handover": (0.05, 0.05, -0.05),
+            "object_blocked": (0.0, -0.05, 0.1),
+            "coworker_helped": (0.2, 0.1, -0.1),
+            "shift_covered": (-0.1, 0.0, 0.3),
         }
     )
+
+    @model_validator(mode="after")
+    def _check(self) -> RelationshipConfig:
+        missing = sorted(set(REL_EVENT_KEYS) - set(self.events))
+        unknown = sorted(set(self.events) - set(REL_EVENT_KEYS))
+        if missing or unknown:
+            raise ValueError(
+                f"events must give (trust, familiarity, rivalry) deltas for exactly {list(REL_EVENT_KEYS)}; "
+                f"missing {missing}, unknown {unknown}"
+            )
+        return self
 
 
 class LifecycleConfig(Strict):
@@ -170,6 +200,10 @@ class RewardConfig(Strict):
     wage_scale: float = Field(1.0, ge=0.0, le=10.0)
     punctuality_bonus: float = Field(0.05, ge=0.0, le=0.5)
     lateness_penalty: float = Field(-0.05, le=0.0)
+    social_stage: SocialStage = Field(
+        "OFF", description="OFF: no social term; C1: reward successful chats; C2: C1 plus avoid_bonus"
+    )
+    avoid_bonus: float = Field(0.005, ge=0.0, le=0.02, description="C2: reward per RIVAL_AVOIDED event")
     chat_base: float = Field(0.01, ge=0.0, le=0.1)
     chat_trust: float = Field(0.03, ge=0.0, le=0.1)
     chat_familiarity: float = Field(0.02, ge=0.0, le=0.1)
@@ -212,9 +246,10 @@ class OptionConfig(Strict):
 
 
 class FeatureFlags(Strict):
-    """Capabilities that stay off until the milestone that needs them is green."""
+    """Capabilities that stay off until the milestone that needs them is green.
 
-    social_rewards: bool = False
+    Social rewards are staged in ``rewards.social_stage`` (``OFF`` by default).
+    """
 
 
 class TownConfig(Strict):
@@ -279,7 +314,8 @@ def load_config(path: str | Path | None = None, **overrides: Any) -> TownConfig:
     """Load a town config from YAML (default: the shipped ``default.yaml``).
 
     Args:
-        path: YAML file; ``None`` loads ``townlet_env/data/default.yaml``.
+        path: YAML file, or the name of a shipped config (``"crowded"`` loads
+            ``townlet_env/data/crowded.yaml``); ``None`` loads ``townlet_env/data/default.yaml``.
         **overrides: top-level keys to replace; nested mappings are merged.
 
     Raises:
@@ -287,6 +323,9 @@ def load_config(path: str | Path | None = None, **overrides: Any) -> TownConfig:
 
     """
     source = Path(path) if path is not None else DATA_DIR / "default.yaml"
+    shipped = DATA_DIR / f"{source}.yaml"
+    if path is not None and not source.suffix and not source.exists() and shipped.exists():
+        source = shipped  # a shipped config by name: "default", "crowded"
     _, data = read_mapping(source, ConfigError)
     return validate(TownConfig, deep_merge(data, overrides), str(source), ConfigError, overrides)
 
