@@ -22,10 +22,11 @@ def attempt_chats(
     """Resolve chats; return int32[N]: each successful side's partner seat, else -1."""
     cfg = rules.config.relationships
     partner = np.full(state.n_agents, -1, dtype=np.int32)
+    avoid = float(np.float32(cfg.avoid_rivalry))  # ties are float32: compare at their precision
     for s, listener in zip(speakers.tolist(), listeners.tolist(), strict=True):
         state.chat_ready_at[s] = state.tick + cfg.chat_cooldown_ticks
         trust, fam, riv = tie(state, s, listener).tolist()
-        if riv >= cfg.avoid_rivalry:  # no words with a rival it avoids: blocked, nothing drawn
+        if riv >= avoid:  # no words with a rival it avoids: blocked, nothing drawn
             log.emit(EventKind.CHAT_BLOCKED, s, other=listener, value=riv)
             state.last_ok[s] = False
             continue

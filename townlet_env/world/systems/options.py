@@ -116,7 +116,7 @@ def _option_rules(rules: Rules) -> OptionRules:
         walkable=town.walkable,
         first_object=int(town.first_object_field),
         first_home=int(town.first_home_field),
-        avoid_rivalry=float(rules.config.relationships.avoid_rivalry),
+        avoid_rivalry=float(np.float32(rules.config.relationships.avoid_rivalry)),  # at the ties' precision
         rival_penalty=int(navigation.RIVAL_PENALTY),
     )
 
