@@ -1,4 +1,4 @@
-"""Town-life report: does contention happen, do ties form, do conflicts stay contained?
+"""Town-life report: whether contention happens, ties form and conflicts stay contained.
 
 Runs the scripted expert on shipped configs (default: ``default`` and ``crowded``) for
 ``--days`` sim days (one episode of ``days * 1440`` ticks) on each seed and prints, per day,
@@ -24,11 +24,11 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import townlet_env  # noqa: E402
-from townlet_env.config import TICKS_PER_DAY  # noqa: E402
-from townlet_env.kpis import KpiReport, KpiTracker  # noqa: E402
-from townlet_env.scripted import ScriptedExpert  # noqa: E402
-from townlet_env.town_life import DayLife, TownLifeTracker  # noqa: E402
+import townlet_env
+from townlet_env.config import TICKS_PER_DAY
+from townlet_env.kpis import KpiReport, KpiTracker
+from townlet_env.scripted import ScriptedExpert
+from townlet_env.town_life import DayLife, TownLifeTracker
 
 FLOORS = {"self_sufficiency": 0.9, "lateness": 0.15, "starvation_incidents": 0, "stuck_reservations": 0}
 

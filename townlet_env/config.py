@@ -109,21 +109,13 @@ class EconomyConfig(Strict):
 
 
 class QueueConfig(Strict):
-    """Queue manners at single-occupancy objects (see ``world/systems/queues.py``)."""
-
     cooldown_ticks: int = Field(20, ge=0, le=1440)
     conflict_wait_ticks: int = Field(40, ge=1, le=1440)
     conflict_rivalry: float = Field(0.15, ge=0.0, le=1.0)
-    max_intensity: float = Field(3.0, ge=1.0, le=10.0, description="cap on a conflict's intensity")
-    urgency_gap: float = Field(
-        0.25, ge=0.0, le=1.0, description="a waiter this much needier than the head of the queue goes first"
-    )
-    handover_friendship: float = Field(
-        0.3, ge=0.0, le=3.0, description="trust + familiarity - rivalry at which the head yields politely"
-    )
-    block_need: float = Field(
-        0.6, ge=0.0, le=1.0, description="starting a use with the need this high while a needier agent waits blocks"
-    )
+    max_intensity: float = Field(3.0, ge=1.0, le=10.0)  # cap on a conflict's intensity
+    urgency_gap: float = Field(0.25, ge=0.0, le=1.0)  # a waiter this much needier than the head goes first
+    handover_friendship: float = Field(0.3, ge=0.0, le=3.0)  # trust + fam - rivalry: the head yields politely
+    block_need: float = Field(0.6, ge=0.0, le=1.0)  # a use started this satisfied, a needier waiter left: blocking
 
 
 class RelationshipConfig(Strict):
@@ -153,13 +145,8 @@ class RelationshipConfig(Strict):
 
     @model_validator(mode="after")
     def _check(self) -> RelationshipConfig:
-        missing = sorted(set(REL_EVENT_KEYS) - set(self.events))
-        unknown = sorted(set(self.events) - set(REL_EVENT_KEYS))
-        if missing or unknown:
-            raise ValueError(
-                f"events must give (trust, familiarity, rivalry) deltas for exactly {list(REL_EVENT_KEYS)}; "
-                f"missing {missing}, unknown {unknown}"
-            )
+        if set(self.events) != set(REL_EVENT_KEYS):
+            raise ValueError(f"events must give (trust, fam, rivalry) for exactly {list(REL_EVENT_KEYS)}")
         return self
 
 
@@ -200,10 +187,8 @@ class RewardConfig(Strict):
     wage_scale: float = Field(1.0, ge=0.0, le=10.0)
     punctuality_bonus: float = Field(0.05, ge=0.0, le=0.5)
     lateness_penalty: float = Field(-0.05, le=0.0)
-    social_stage: SocialStage = Field(
-        "OFF", description="OFF: no social term; C1: reward successful chats; C2: C1 plus avoid_bonus"
-    )
-    avoid_bonus: float = Field(0.005, ge=0.0, le=0.02, description="C2: reward per RIVAL_AVOIDED event")
+    social_stage: SocialStage = "OFF"  # OFF: no social term; C1: successful chats pay; C2: C1 + avoid_bonus
+    avoid_bonus: float = Field(0.005, ge=0.0, le=0.02)  # C2: paid per RIVAL_AVOIDED event
     chat_base: float = Field(0.01, ge=0.0, le=0.1)
     chat_trust: float = Field(0.03, ge=0.0, le=0.1)
     chat_familiarity: float = Field(0.02, ge=0.0, le=0.1)

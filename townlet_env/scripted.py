@@ -22,9 +22,9 @@ critical or the commute is due. Chats go only to the target the env would pick (
 friend, else nearest agent), when it is near and the speaker's rivalry toward it is at
 most ``avoid_rivalry``. Rivals are avoided: a top-up (eat or wash with no need below its
 low threshold) waits while rivals hold or queue for every object that could serve it (the
-navigator already steers every agent to another object when one will do). COOK stands in for EAT, for a seat below ``eat_low``, when no
-fridge is stocked or meals are unaffordable. The mask is always respected (a committed
-seat takes its one allowed action).
+navigator already steers every agent to another object when one will do). COOK stands in
+for EAT, for a seat below ``eat_low``, when no fridge is stocked or meals are unaffordable.
+The mask is always respected (a committed seat takes its one allowed action).
 
 Everything that depends only on (job, minute of day) is tabulated once in the constructor,
 so a call is a few dozen numpy operations whatever the number of seats.
@@ -90,7 +90,7 @@ class ExpertParams:
     chat_needs: float = 0.4  #: chat only with every need above this
     chat_range: int = 12  #: chat only with a target within this Manhattan distance
     chat_ticks: int = 40  #: give up a chat that has not reached its partner by then
-    avoid_rivalry: float = 0.3  #: never chat toward a target with more rivalry than this
+    avoid_rivalry: float = 0.3  #: no chat toward, and no top-up behind, a seat with more rivalry than this
     work_drain: tuple[float, float, float] = (0.0, 0.0001, 0.0002)  #: extra decay at work
 
 
