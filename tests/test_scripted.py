@@ -3,7 +3,9 @@
 The acceptance rolls the default town (8 agents) for 3 sim days on each of 3 seeds under
 the expert and holds it to: >= 90 % self-sufficiency (``townlet_env.kpis`` definition),
 lateness < 15 %, no faint, no stuck reservation; every action it picks is allowed by the
-mask it was given.
+mask it was given. Town life on the same rollouts (``townlet_env.town_life``): queue
+conflicts every day, >= 60 % of agents with a tie over 0.3 at the end of every day, and
+fewer than 20 % of conflicts escalating to repeated avoidance.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from townlet_env.config import TICKS_PER_DAY
 from townlet_env.demo import format_report, run_town
 from townlet_env.kpis import KpiReport, KpiTracker
 from townlet_env.scripted import ExpertParams, ScriptedExpert
+from townlet_env.town_life import DayLife, TownLifeTracker
 from townlet_env.world.simulation import action_mask
 from townlet_env.world.systems.navigation import chat_targets
 
@@ -28,13 +31,14 @@ DAYS = 3
 SEEDS = (0, 1, 2)
 
 
-def _roll(seed: int, days: int = DAYS, **overrides: Any) -> tuple[KpiReport, int, int]:
-    """Run the expert; return its KPIs, the number of masked picks and of decisions made."""
+def _roll(seed: int, days: int = DAYS, **overrides: Any) -> tuple[KpiReport, int, int, list[DayLife]]:
+    """Run the expert; return its KPIs, the number of masked picks and of decisions made, and its days."""
     env = townlet_env.parallel_env(max_ticks=days * TICKS_PER_DAY, **overrides)
     env.reset(seed=seed)
     town = env.unwrapped
     expert = ScriptedExpert(town.rules, seed=seed)
     tracker = KpiTracker(len(env.possible_agents))
+    life = TownLifeTracker()
     rewards = np.zeros(len(env.possible_agents))
     masked = decisions = 0
     while env.agents:
@@ -45,16 +49,17 @@ def _roll(seed: int, days: int = DAYS, **overrides: Any) -> tuple[KpiReport, int
         _, reward, _, _, _ = env.step({a: int(actions[town.seat_index[a]]) for a in env.agents})
         rewards[:] = [reward.get(a, 0.0) for a in env.possible_agents]
         tracker.update(town.world, town.last_events, rewards)
-    return tracker.report(), masked, decisions
+        life.update(town.world, town.last_events)
+    return tracker.report(), masked, decisions, life.days()
 
 
 @pytest.fixture(scope="module", params=SEEDS)
-def rollout(request: pytest.FixtureRequest) -> tuple[KpiReport, int, int]:
+def rollout(request: pytest.FixtureRequest) -> tuple[KpiReport, int, int, list[DayLife]]:
     return _roll(request.param)
 
 
-def test_acceptance_kpis_over_three_days(rollout: tuple[KpiReport, int, int]) -> None:
-    report, _, _ = rollout
+def test_acceptance_kpis_over_three_days(rollout: tuple[KpiReport, int, int, list[DayLife]]) -> None:
+    report, _, _, _ = rollout
     assert report.days == DAYS and report.identities >= 8
     assert report.self_sufficiency >= 0.9, report
     assert report.shifts_scheduled >= 8 * DAYS
@@ -63,8 +68,17 @@ def test_acceptance_kpis_over_three_days(rollout: tuple[KpiReport, int, int]) ->
     assert report.stuck_reservations == 0, report
 
 
-def test_never_picks_a_masked_action_in_a_rollout(rollout: tuple[KpiReport, int, int]) -> None:
-    _, masked, decisions = rollout
+def test_town_life_targets_every_day(rollout: tuple[KpiReport, int, int, list[DayLife]]) -> None:
+    days = rollout[3]
+    assert [d.day for d in days] == list(range(DAYS))
+    for d in days:
+        assert d.conflicts > 0, d
+        assert d.tie_share >= 0.6, d
+        assert d.escalation < 0.2, d
+
+
+def test_never_picks_a_masked_action_in_a_rollout(rollout: tuple[KpiReport, int, int, list[DayLife]]) -> None:
+    _, masked, decisions, _ = rollout
     assert decisions == 8 * DAYS * TICKS_PER_DAY
     assert masked == 0
 
@@ -191,6 +205,33 @@ def test_does_not_chat_toward_a_rival(town: Any) -> None:
     assert _choose(town, minute)[0] == Option.CHAT
     state.tie_vals[0, 0] = (0.0, 0.2, 0.8)
     assert _choose(town, minute)[0] != Option.CHAT
+
+
+def test_a_top_up_waits_while_rivals_hold_every_shower(town: Any) -> None:
+    state, rules = town.world, town.rules
+    state.option[:] = Option.WAIT
+    state.needs[0] = (0.9, 0.5, 0.9)  # a shower is wanted ahead of the night, not needed yet
+    end = int(rules.job_end[state.job[0]])
+    minute = next(m for m in range(end, end + 600) if _choose(town, m)[0] == Option.WASH)
+    showers = np.flatnonzero(rules.town.obj_type == rules.aff_type[rules.opt_wash])
+    state.tie_other[0, 0] = 1
+    state.tie_vals[0, 0] = (0.0, 0.0, 0.8)
+    state.waiting[1] = showers[0]  # the rival queues at one shower: another will do
+    assert _choose(town, minute)[0] == Option.WASH
+    town_env = townlet_env.parallel_env(num_agents=len(showers) + 1)  # enough seats to fill every shower
+    town_env.reset(seed=0)
+    big = town_env.unwrapped
+    big.world.needs[:] = 0.9
+    big.world.wallet[:] = 10.0
+    big.world.option[:] = Option.WAIT
+    big.world.needs[0] = (0.9, 0.5, 0.9)
+    for k, shower in enumerate(showers, start=1):
+        big.world.tie_other[0, k - 1] = k
+        big.world.tie_vals[0, k - 1] = (0.0, 0.0, 0.8)
+        big.world.waiting[k] = shower
+    assert _choose(big, minute)[0] == Option.WAIT, "rivals at every shower: the top-up waits"
+    big.world.needs[0, 1] = 0.3  # a real need goes ahead anyway
+    assert _choose(big, minute)[0] == Option.WASH
 
 
 def test_chat_target_is_the_best_living_friend_else_the_nearest_agent() -> None:

@@ -124,9 +124,11 @@ def test_no_rivalry_spike_when_the_same_queue_starts_friendly() -> None:
 
 def test_lateness_spike_when_seats_miss_their_shifts() -> None:
     env, monitor = _town()
-    alerts = _run(env, monitor, 500, lambda t: int(Option.WAIT))  # the cafe shift (420-900) goes unworked
+    rules = env.unwrapped.rules
+    cafe = int(rules.job_start[rules.job_names.index("cafe")])  # the earlier shift, unworked
+    alerts = _run(env, monitor, cafe + 80, lambda t: int(Option.WAIT))
     late = [a for a in alerts if a.kind == "lateness_spike"]
-    assert late and late[0].tick == 420 + 60 + 1 and late[0].value == 4  # 4 cafe seats absent at once
+    assert late and late[0].tick == cafe + 60 + 1 and late[0].value == 4  # 4 cafe seats absent at once
 
 
 def test_affordance_failures_when_the_fridge_is_empty() -> None:

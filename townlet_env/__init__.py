@@ -47,7 +47,8 @@ def parallel_env(
     """A Townlet town as a PettingZoo ``ParallelEnv``, with the reward guardrails applied.
 
     Args:
-        config: a :class:`TownConfig`, a path to a YAML config, or ``None`` for the default.
+        config: a :class:`TownConfig`, a path to a YAML config, a shipped config's name
+            (``"crowded"``), or ``None`` for the default.
         obs_variant: ``"full"``, ``"hybrid"`` or ``"compact"`` (default: the config's, ``"hybrid"``).
         action_mode: ``"option"`` (intents run by the navigator) or ``"primitive"`` (default: the
             config's, ``"option"``).

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from townlet_env.narration.config import NarrationConfig
 from townlet_env.stability.config import StabilityConfig
+from townlet_env.world.events import REL_EVENT_KEYS
 from townlet_env.yamlfile import read_mapping, validate
 
 #: The one time constant: 1 tick is 1 sim minute, so a sim day is 1,440 ticks.
@@ -28,6 +29,7 @@ NEEDS: tuple[str, ...] = ("hunger", "hygiene", "energy")
 NeedName = Literal["hunger", "hygiene", "energy"]
 ObsVariant = Literal["full", "hybrid", "compact"]
 ActionMode = Literal["option", "primitive"]
+SocialStage = Literal["OFF", "C1", "C2"]
 
 DATA_DIR = Path(str(resources.files("townlet_env") / "data"))
 
@@ -111,6 +113,10 @@ class QueueConfig(Strict):
     cooldown_ticks: int = Field(20, ge=0, le=1440)
     conflict_wait_ticks: int = Field(40, ge=1, le=1440)
     conflict_rivalry: float = Field(0.15, ge=0.0, le=1.0)
+    max_intensity: float = Field(3.0, ge=1.0, le=10.0)  # cap on a conflict's intensity
+    urgency_gap: float = Field(0.25, ge=0.0, le=1.0)  # a waiter this much needier than the head goes first
+    handover_friendship: float = Field(0.3, ge=0.0, le=3.0)  # trust + fam - rivalry: the head yields politely
+    block_need: float = Field(0.6, ge=0.0, le=1.0)  # a use started this satisfied, a needier waiter left: blocking
 
 
 class RelationshipConfig(Strict):
@@ -130,8 +136,19 @@ class RelationshipConfig(Strict):
             "shared_meal": (0.05, 0.1, 0.0),
             "queue_conflict": (-0.05, 0.0, 0.15),
             "coworker": (0.01, 0.02, 0.0),
+            "queue_cut_in": (-0.05, 0.0, 0.1),
+            "queue_handover": (0.05, 0.05, -0.05),
+            "object_blocked": (0.0, -0.05, 0.1),
+            "coworker_helped": (0.2, 0.1, -0.1),
+            "shift_covered": (-0.1, 0.0, 0.3),
         }
     )
+
+    @model_validator(mode="after")
+    def _check(self) -> RelationshipConfig:
+        if set(self.events) != set(REL_EVENT_KEYS):
+            raise ValueError(f"events must give (trust, fam, rivalry) for exactly {list(REL_EVENT_KEYS)}")
+        return self
 
 
 class LifecycleConfig(Strict):
@@ -171,6 +188,8 @@ class RewardConfig(Strict):
     wage_scale: float = Field(1.0, ge=0.0, le=10.0)
     punctuality_bonus: float = Field(0.05, ge=0.0, le=0.5)
     lateness_penalty: float = Field(-0.05, le=0.0)
+    social_stage: SocialStage = "OFF"  # OFF: no social term; C1: successful chats pay; C2: C1 + avoid_bonus
+    avoid_bonus: float = Field(0.005, ge=0.0, le=0.02)  # C2: paid per RIVAL_AVOIDED event
     chat_base: float = Field(0.01, ge=0.0, le=0.1)
     chat_trust: float = Field(0.03, ge=0.0, le=0.1)
     chat_familiarity: float = Field(0.02, ge=0.0, le=0.1)
@@ -212,12 +231,6 @@ class OptionConfig(Strict):
     )
 
 
-class FeatureFlags(Strict):
-    """Capabilities that stay off until the milestone that needs them is green."""
-
-    social_rewards: bool = False
-
-
 class TownConfig(Strict):
     """The whole simulation config. Paths are resolved against the shipped data folder."""
 
@@ -239,7 +252,6 @@ class TownConfig(Strict):
     rewards: RewardConfig = Field(default_factory=RewardConfig)
     observations: ObservationConfig = Field(default_factory=ObservationConfig)
     options: OptionConfig = Field(default_factory=OptionConfig)
-    features: FeatureFlags = Field(default_factory=FeatureFlags)
     stability: StabilityConfig = Field(default_factory=StabilityConfig)
     narration: NarrationConfig = Field(default_factory=NarrationConfig)
 
@@ -282,7 +294,8 @@ def load_config(path: str | Path | None = None, **overrides: Any) -> TownConfig:
     """Load a town config from YAML (default: the shipped ``default.yaml``).
 
     Args:
-        path: YAML file; ``None`` loads ``townlet_env/data/default.yaml``.
+        path: YAML file, or the name of a shipped config (``"crowded"`` loads
+            ``townlet_env/data/crowded.yaml``); ``None`` loads ``townlet_env/data/default.yaml``.
         **overrides: top-level keys to replace; nested mappings are merged.
 
     Raises:
@@ -290,6 +303,9 @@ def load_config(path: str | Path | None = None, **overrides: Any) -> TownConfig:
 
     """
     source = Path(path) if path is not None else DATA_DIR / "default.yaml"
+    shipped = DATA_DIR / f"{source}.yaml"
+    if path is not None and not source.suffix and not source.exists() and shipped.exists():
+        source = shipped  # a shipped config by name: "default", "crowded"
     _, data = read_mapping(source, ConfigError)
     return validate(TownConfig, deep_merge(data, overrides), str(source), ConfigError, overrides)
 

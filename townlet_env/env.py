@@ -118,7 +118,9 @@ class TownletParallelEnv(ParallelEnv):
         state, rules = self.world, self.rules
         outcome = step_world(state, rules, act, self._mask, self._log)
         self.last_events = self._log.events  # a fresh list every tick, so it is safe to hand out
-        self.reward_terms, totals = reward_terms(state, rules, outcome.shift, outcome.chat_partner, outcome.reasons)
+        self.reward_terms, totals = reward_terms(
+            state, rules, outcome.shift, outcome.chat_partner, outcome.reasons, self.last_events
+        )
         self.last_termination_reasons = outcome.reasons
         self.last_rewards = totals
         for seat in outcome.respawned.tolist():

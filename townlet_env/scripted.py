@@ -20,9 +20,11 @@ evening. A need below ``critical`` overrides work and sleep. Politeness: an agen
 eating, cooking or washing (walking, queued or in use) keeps at it unless a need turns
 critical or the commute is due. Chats go only to the target the env would pick (best
 friend, else nearest agent), when it is near and the speaker's rivalry toward it is at
-most ``avoid_rivalry``. COOK stands in for EAT, for a seat below ``eat_low``, when no
-fridge is stocked or meals are unaffordable. The mask is always respected (a committed
-seat takes its one allowed action).
+most ``avoid_rivalry``. Rivals are avoided: a top-up (eat or wash with no need below its
+low threshold) waits while rivals hold or queue for every object that could serve it (the
+navigator already steers every agent to another object when one will do). COOK stands in
+for EAT, for a seat below ``eat_low``, when no fridge is stocked or meals are unaffordable.
+The mask is always respected (a committed seat takes its one allowed action).
 
 Everything that depends only on (job, minute of day) is tabulated once in the constructor,
 so a call is a few dozen numpy operations whatever the number of seats.
@@ -88,7 +90,7 @@ class ExpertParams:
     chat_needs: float = 0.4  #: chat only with every need above this
     chat_range: int = 12  #: chat only with a target within this Manhattan distance
     chat_ticks: int = 40  #: give up a chat that has not reached its partner by then
-    avoid_rivalry: float = 0.3  #: never chat toward a target with more rivalry than this
+    avoid_rivalry: float = 0.3  #: no chat toward, and no top-up behind, a seat with more rivalry than this
     work_drain: tuple[float, float, float] = (0.0, 0.0001, 0.0002)  #: extra decay at work
 
 
@@ -168,6 +170,7 @@ class ScriptedExpert:
         self._is_chore = np.isin(np.arange(N_OPTIONS), [OPT_EAT, OPT_COOK, OPT_WASH])
         eat_type = rules.aff_type[rules.opt_eat]
         self._fridges = np.flatnonzero(town.obj_type == eat_type)
+        self._showers = np.flatnonzero(town.obj_type == rules.aff_type[rules.opt_wash])
         self._meal_stock = rules.aff_consumes[rules.opt_eat]
         self._meal_price = float(rules.aff_price[rules.opt_eat])
         self._chat_since = rules.config.options.commit_ticks - self.params.chat_ticks
@@ -252,9 +255,15 @@ class ScriptedExpert:
                 hit[:, _CHAT] = ok & free
         hit[:, _AWAY] = self._dist[self._home_field + state.home, y, x] != 0
         hit[:, _IDLE] = True
-        choice = PRIORITY[hit.argmax(axis=1)]
+        rule = hit.argmax(axis=1)
+        choice = PRIORITY[rule]
         choice = np.where(choice == NEED, need_opt, np.where(choice == KEEP, option, choice))
         choice = np.where((choice == OPT_EAT) & ~allowed[:, OPT_EAT] & hungry, OPT_COOK, choice)
+        # A top-up (no need below its low threshold) waits while rivals hold every such object.
+        topping = (rule == _WANT) & ~(needs[:, :2] < (p.eat_low, p.wash_low)).any(axis=1)
+        topping &= np.isin(choice, (OPT_EAT, OPT_WASH)) & allowed[:, OPT_WAIT]
+        if topping.any():
+            choice = np.where(topping & self._rivals_everywhere(state, choice), OPT_WAIT, choice)
         rows = np.arange(n)
         valid = allowed[rows, choice]
         if not valid.all():  # committed seats, or a fallback that is masked
@@ -262,6 +271,22 @@ class ScriptedExpert:
             choice = np.where(valid, choice, fallback)
             choice = np.where(allowed[rows, choice], choice, allowed.argmax(axis=1))
         return choice.astype(np.int64)
+
+    def _rivals_everywhere(self, state: WorldState, choice: np.ndarray) -> np.ndarray:
+        """Per seat: every object its EAT/WASH ``choice`` could use is held or queued for by a
+        rival (rivalry above ``avoid_rivalry``); False for other choices.
+        """
+        out = np.zeros(len(choice), dtype=bool)
+        held = np.where(state.using >= 0, state.using, state.waiting)  # the object each seat occupies
+        for opt, objs in ((OPT_EAT, self._fridges), (OPT_WASH, self._showers)):
+            seats = np.flatnonzero(choice == opt)
+            if seats.size == 0 or objs.size == 0:
+                continue
+            rival = (state.tie_vals[seats, :, 2] > self.params.avoid_rivalry) & (state.tie_other[seats] >= 0)
+            where = held[np.maximum(state.tie_other[seats], 0)]  # [S, K] object of each tie's other
+            taken = np.isin(where, objs) & rival
+            out[seats] = np.array([np.isin(objs, where[k][taken[k]]).all() for k in range(len(seats))])
+        return out
 
     def _cook_instead(self, state: WorldState) -> np.ndarray:
         """Per seat: cooking is the way to food (no stocked fridge, or meals unaffordable)."""

@@ -6,9 +6,10 @@ Terms (columns of :data:`TERMS`):
 * ``needs``: ``-needs_scale * sum_i w_i (1 - need_i)^2 / sum_i w_i`` (homeostasis).
 * ``wage``: money earned at work this tick times ``wage_scale``.
 * ``punctuality`` / ``lateness``: one-offs at an on-time arrival / late arrival or absence.
-* ``social``: C1 chat reward on a successful chat (``features.social_rewards`` only),
-  ``chat_base + chat_trust * trust + chat_familiarity * fam``, skipped for an agent
-  whose any need is below 0.15.
+* ``social``, staged by ``rewards.social_stage``: ``OFF`` never pays it; ``C1`` pays
+  ``chat_base + chat_trust * trust + chat_familiarity * fam`` to both sides of a successful
+  chat; ``C2`` adds ``avoid_bonus`` per ``RIVAL_AVOIDED`` event of the agent. Nothing is paid
+  to an agent with any need deficit above 0.85 (a need below ``SOCIAL_NEED_FLOOR``).
 * ``terminal``: ``faint_penalty`` or ``eviction_penalty`` on the tick an identity ends.
 
 Healthy agents earn roughly +0.005..+0.015 per tick, well inside the default per-tick
@@ -17,13 +18,14 @@ clip of 0.1; a starving agent sits near -0.015.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
 import numpy as np
 from numba import njit
 
 from townlet_env.jit import bind
+from townlet_env.world.events import Event, EventKind
 from townlet_env.world.rules import Rules
 from townlet_env.world.state import WorldState
 from townlet_env.world.systems.employment import ShiftOutcome
@@ -39,7 +41,7 @@ T_PUNCTUALITY = TERMS.index("punctuality")
 T_LATENESS = TERMS.index("lateness")
 T_SOCIAL = TERMS.index("social")
 T_TERMINAL = TERMS.index("terminal")
-SOCIAL_NEED_FLOOR = 0.15
+SOCIAL_NEED_FLOOR = 0.15  # a need below this (a deficit above 0.85) pays no social reward
 
 
 class RewardWeights(NamedTuple):
@@ -76,20 +78,32 @@ def reward_terms(
     shift: ShiftOutcome,
     chat_partner: np.ndarray | None,
     reasons: np.ndarray,
+    events: Sequence[Event] = (),
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(float32[N, len(TERMS)] terms, float64[N] their sums) for this tick. Vacant seats get zeros."""
+    """(float32[N, len(TERMS)] terms, float64[N] their sums) for this tick. Vacant seats get zeros.
+
+    ``events`` are the tick's events (the ``C2`` stage reads its ``RIVAL_AVOIDED`` ones).
+    """
     cfg = rules.config.rewards
     terms = np.empty((state.n_agents, len(TERMS)), dtype=np.float32)
     totals = np.empty(state.n_agents, dtype=np.float64)
     k = state.bound("reward_terms", rules, _bind_terms)
     k.kernel(terms, totals, k.weights, state.alive, reasons, state.needs, shift)
-    if chat_partner is not None and rules.config.features.social_rewards:
+    if cfg.social_stage == "OFF":
+        return terms, totals
+    social = np.zeros(state.n_agents, dtype=np.float64)
+    if chat_partner is not None:
         for i in np.flatnonzero(chat_partner >= 0).tolist():
-            if state.needs[i].min() < SOCIAL_NEED_FLOOR:
-                continue
             trust, fam, _ = tie(state, i, int(chat_partner[i])).tolist()
-            terms[i, T_SOCIAL] = cfg.chat_base + cfg.chat_trust * trust + cfg.chat_familiarity * fam
-            totals[i] += terms[i, T_SOCIAL]
+            social[i] += cfg.chat_base + cfg.chat_trust * trust + cfg.chat_familiarity * fam
+    if cfg.social_stage == "C2":
+        for e in events:
+            if e.kind == EventKind.RIVAL_AVOIDED:
+                social[e.agent] += cfg.avoid_bonus
+    social[(state.needs < SOCIAL_NEED_FLOOR).any(axis=1) | ~state.alive] = 0.0
+    paid = np.flatnonzero(social)
+    terms[paid, T_SOCIAL] = social[paid]
+    totals[paid] += terms[paid, T_SOCIAL]
     return terms, totals
 
 

@@ -54,9 +54,25 @@ class RelEvent(IntEnum):
     SHARED_MEAL = 2
     QUEUE_CONFLICT = 3
     COWORKER = 4
+    QUEUE_CUT_IN = 5
+    QUEUE_HANDOVER = 6
+    OBJECT_BLOCKED = 7
+    COWORKER_HELPED = 8
+    SHIFT_COVERED = 9
 
 
-REL_EVENT_KEYS = ("chat_success", "chat_failure", "shared_meal", "queue_conflict", "coworker")
+REL_EVENT_KEYS = (
+    "chat_success",
+    "chat_failure",
+    "shared_meal",
+    "queue_conflict",
+    "coworker",
+    "queue_cut_in",
+    "queue_handover",
+    "object_blocked",
+    "coworker_helped",
+    "shift_covered",
+)
 
 
 class PerturbationKind(IntEnum):

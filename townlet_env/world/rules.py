@@ -42,6 +42,7 @@ class Rules:
     aff_produces: np.ndarray  # int32[A, S]
     aff_produce_target: np.ndarray  # int32[A, M]: object receiving produce, per source object
     aff_shared_meal: np.ndarray  # bool[A]
+    aff_need: np.ndarray  # int64[A]: the need the affordance serves most (its largest effect), -1 none
     aff_precondition: tuple[Expression | None, ...]
     # per job
     job_names: tuple[str, ...]
@@ -73,6 +74,11 @@ class Rules:
         meal = float(self.aff_price[self.opt_eat])
         shower = float(self.aff_price[self.opt_wash])
         return eco.meals_per_day * meal + eco.showers_per_day * shower
+
+
+def _served_need(effects: np.ndarray) -> int:
+    """The need column an affordance's completion raises most, or -1 when it raises none."""
+    return int(np.argmax(effects)) if effects.max() > 0 else -1
 
 
 def build_rules(config: TownConfig) -> Rules:
@@ -149,6 +155,7 @@ def build_rules(config: TownConfig) -> Rules:
         aff_produces=np.stack([stock_vec(s.produces) for s in specs]),
         aff_produce_target=produce_target,
         aff_shared_meal=np.array(["shared_meal" in s.hooks.after for s in specs]),
+        aff_need=np.array([_served_need(need_vec(s.effects)) for s in specs], dtype=np.int64),
         aff_precondition=tuple(manifest.preconditions.get(a) for a in affs),
         job_names=job_names,
         job_start=np.array([j.start for j in jobs], dtype=np.int32),

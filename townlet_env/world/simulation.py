@@ -36,13 +36,15 @@ TICK_PHASES: tuple[str, ...] = (
     "option cancels what was under way, targets are picked, agents walk and on arrival queue for a "
     "single-occupancy object or start at a shared one), in primitive mode moves and interactions "
     "(queue or start); in both, chats resolve here",
-    "queues: each free single-occupancy object goes to its best waiter, who starts its affordance "
-    "(precondition, price, stock); a failed start ends the waiter's option",
+    "queues: each free single-occupancy object goes to its best waiter (the head of the queue, or a "
+    "much needier waiter: a hand-over or a cut-in), who starts its affordance (precondition, price, "
+    "stock); a failed start ends the waiter's option; a winner that did not need the object while a "
+    "needier agent waits blocks it",
     "affordances: running affordances apply their per-tick effects and count down; those that end "
     "apply their completion effects and produce, free the object and start the cooldown of a "
     "single-occupancy type",
     "queue waits: waiters age; a wait that reaches conflict_wait_ticks raises one conflict "
-    "(rivalry toward the holder, who is never preempted)",
+    "(rivalry toward the holder, who is never preempted, scaled by the wait and the queue length)",
     "needs decay, clamped to [0, 1]; consecutive ticks with some need at 0 are counted",
     "employment: a shift's first minute clears the seat's shift record; arrival on time or late, "
     "wages per tick at work, absence after absent_after_ticks, attendance at the shift's last minute",
@@ -216,10 +218,11 @@ def step_world(state: WorldState, rules: Rules, actions: np.ndarray, mask: np.nd
     else:
         partner = step_primitives(state, rules, actions, mask, log)
     # phase 2
-    winners, objs = queues.assign(state)
+    winners, objs = queues.assign(state, rules, log)
     if winners.size:
         started = try_start(state, rules, winners, objs, state.request[winners], log)
         options.complete_failed_starts(state, winners[~started])
+        queues.note_blocking(state, rules, winners[started], objs[started], log)
     # phases 3-6, compiled; then their events and hooks, in phase order
     bound = _bound(state, rules)
     shift = bound.shift

@@ -2,7 +2,8 @@
 
 Prices are charged once, at start; completion effects apply all at once at the end, so an
 interrupted affordance gives nothing back but also does not refund. Cooked meals go into
-the fridge nearest the stove (``produces_into``), where ``eat_meal`` can reach them.
+the fridge nearest the stove (``produces_into``), where ``eat_meal`` can reach them. A meal
+finished next to someone still eating is a shared meal (the ``shared_meal`` hook).
 """
 
 from __future__ import annotations
@@ -98,9 +99,9 @@ def after_finish(state: WorldState, rules: Rules, done: np.ndarray, log: EventLo
     agents, affs = done[:, 0], done[:, 2]
     for i, o, a in done.tolist():
         log.emit(EventKind.AFFORDANCE_FINISH, i, obj=o, value=a)
-    meal = agents[rules.aff_shared_meal[affs]]
-    if meal.size > 1:
-        _shared_meal(state, rules, meal, log)
+    meal = rules.aff_shared_meal[affs]
+    if meal.any():
+        _shared_meal(state, rules, agents[meal], done[meal, 1], log)
     return agents, affs
 
 
@@ -148,13 +149,19 @@ def advance(s, r, tick):
     return done[:n_done]
 
 
-def _shared_meal(state: WorldState, rules: Rules, agents: np.ndarray, log: EventLog) -> None:
-    """Hook ``shared_meal``: agents finishing a meal together, close by, warm to each other."""
-    pos = state.pos[agents].astype(np.int32)
-    for a in range(len(agents)):
-        for b in range(a + 1, len(agents)):
-            if np.abs(pos[a] - pos[b]).sum() <= SHARED_MEAL_RADIUS:
-                apply_event(state, rules, int(agents[a]), int(agents[b]), RelEvent.SHARED_MEAL, log)
+def _shared_meal(state: WorldState, rules: Rules, agents: np.ndarray, objs: np.ndarray, log: EventLog) -> None:
+    """Hook ``shared_meal``: an agent finishing a meal shares it with every agent within
+    ``SHARED_MEAL_RADIUS`` still eating (running a shared-meal affordance) or finishing one
+    now (each pair once): a ``SHARED_MEAL`` event and a warming tie event.
+    """
+    eating = np.flatnonzero((state.running >= 0) & rules.aff_shared_meal[np.maximum(state.running, 0)])
+    pos = state.pos.astype(np.int32)
+    for k, (i, obj) in enumerate(zip(agents.tolist(), objs.tolist(), strict=True)):
+        company = np.concatenate((eating, agents[k + 1 :]))
+        near = company[np.abs(pos[company] - pos[i]).sum(axis=1) <= SHARED_MEAL_RADIUS]
+        for j in near[near != i].tolist():
+            log.emit(EventKind.SHARED_MEAL, i, other=j, obj=obj)
+            apply_event(state, rules, i, j, RelEvent.SHARED_MEAL, log)
 
 
 def cancel(state: WorldState, rules: Rules, agents: np.ndarray, log: EventLog) -> None:

@@ -1,8 +1,9 @@
 """Chat: a verbal exchange between agents on the same or adjacent tiles.
 
 Success is drawn with probability ``chat_base_success * (1 + 0.3 trust) * (1 + 0.2 fam)``
-(clipped to [0, 1]) from the speaker's tie to the listener; a speaker whose rivalry toward
-the listener is at or above ``avoid_rivalry`` always fails. Conflict stays verbal.
+(clipped to [0, 1]) from the speaker's tie to the listener. A chat from a speaker whose
+rivalry toward the listener is at or above ``avoid_rivalry`` is blocked (``CHAT_BLOCKED``): no
+draw, no tie change, the speaker's action fails. Conflict stays verbal.
 """
 
 from __future__ import annotations
@@ -21,12 +22,16 @@ def attempt_chats(
     """Resolve chats; return int32[N]: each successful side's partner seat, else -1."""
     cfg = rules.config.relationships
     partner = np.full(state.n_agents, -1, dtype=np.int32)
+    avoid = float(np.float32(cfg.avoid_rivalry))  # ties are float32: compare at their precision
     for s, listener in zip(speakers.tolist(), listeners.tolist(), strict=True):
         state.chat_ready_at[s] = state.tick + cfg.chat_cooldown_ticks
         trust, fam, riv = tie(state, s, listener).tolist()
+        if riv >= avoid:  # no words with a rival it avoids: blocked, nothing drawn
+            log.emit(EventKind.CHAT_BLOCKED, s, other=listener, value=riv)
+            state.last_ok[s] = False
+            continue
         p = min(1.0, max(0.0, cfg.chat_base_success * (1 + 0.3 * trust) * (1 + 0.2 * fam)))
-        draw = state.rng.random()
-        if riv < cfg.avoid_rivalry and draw < p:
+        if state.rng.random() < p:
             apply_event(state, rules, s, listener, RelEvent.CHAT_SUCCESS, log)
             log.emit(EventKind.CHAT_SUCCESS, s, other=listener)
             partner[s], partner[listener] = listener, s

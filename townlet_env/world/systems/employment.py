@@ -4,6 +4,11 @@ An agent is *at work* while it runs its job's work affordance during the shift. 
 within ``grace_ticks`` of the start is on time; later is late (a one-off wallet penalty);
 not arriving within ``absent_after_ticks`` marks the shift absent (a larger penalty and an
 entry in the absence record that drives eviction). Wages are paid per tick at work.
+
+Coworkers notice: an arrival greets those already at work (``coworker`` tie events); a late
+arrival is helped by the on-time coworker it gets on best with (``COWORKER_HELPED``, a warm
+tie event); an absent seat's shift is covered by the first coworker at work
+(``SHIFT_COVERED``, a "took my shift" tie event that raises rivalry).
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ from townlet_env.config import TICKS_PER_DAY
 from townlet_env.world.events import EventKind, EventLog, RelEvent
 from townlet_env.world.rules import Rules
 from townlet_env.world.state import WorldState
-from townlet_env.world.systems.relationships import apply_event
+from townlet_env.world.systems.relationships import apply_event, tie
 
 WEEK = 7 * TICKS_PER_DAY
 
@@ -44,17 +49,39 @@ def emit_shift_events(
     for i in np.flatnonzero(on_time | late).tolist():
         log.emit(EventKind.SHIFT_ON_TIME if on_time[i] else EventKind.SHIFT_LATE, i, value=float(since[i]))
         # Arriving at work greets the coworkers already there (a tie event with each of them).
-        job = state.job[i]
-        present = np.flatnonzero((state.job == job) & state.arrived & (state.running == rules.job_affordance[job]))
-        for j in present[present != i].tolist():
+        present = _at_work(state, rules, i)
+        for j in present.tolist():
             apply_event(state, rules, i, j, RelEvent.COWORKER, log)
+        helpers = present[~state.late[present]]
+        if late[i] and helpers.size:  # the on-time coworker it gets on best with shows it the ropes
+            j = _closest(state, i, helpers)
+            log.emit(EventKind.COWORKER_HELPED, j, other=i)
+            apply_event(state, rules, j, i, RelEvent.COWORKER_HELPED, log)
     for i in np.flatnonzero(absent).tolist():
+        cover = _at_work(state, rules, i)
+        if cover.size:  # the first coworker at work takes over the absent seat's share
+            j = int(cover[0])
+            log.emit(EventKind.SHIFT_COVERED, j, other=i)
+            apply_event(state, rules, j, i, RelEvent.SHIFT_COVERED, log)
         state.absences[i] = np.roll(state.absences[i], 1)
         state.absences[i, 0] = state.tick
         log.emit(EventKind.SHIFT_ABSENT, i)
         if state.absences[i].min() > state.tick - WEEK and not state.exit_pending[i]:
             state.exit_pending[i] = True
             log.emit(EventKind.EXIT_QUEUED, i)
+
+
+def _at_work(state: WorldState, rules: Rules, i: int) -> np.ndarray:
+    """The other seats of ``i``'s job at work now (arrived and running the job's affordance)."""
+    job = state.job[i]
+    present = np.flatnonzero((state.job == job) & state.arrived & (state.running == rules.job_affordance[job]))
+    return present[present != i]
+
+
+def _closest(state: WorldState, i: int, seats: np.ndarray) -> int:
+    """Of ``seats``, the one ``i``'s tie rates best (trust + familiarity - rivalry); the lowest seat on a tie."""
+    scores = [float(tie(state, i, int(j)) @ np.array([1.0, 1.0, -1.0], np.float32)) for j in seats]
+    return int(seats[int(np.argmax(scores))])
 
 
 @njit(cache=True)

@@ -2,7 +2,10 @@
 
 An option picks its target once: home (``GO_HOME``), the home's bed (``SLEEP``), the chat
 partner (``CHAT``, see :func:`chat_target`), else the nearest usable object of the
-affordance's type, penalised by how many agents already use, queue for or walk to it.
+affordance's type, penalised by how many agents already use, queue for or walk to it, and
+by ``rival_penalty`` when a rival (rivalry at least ``relationships.avoid_rivalry``) holds it,
+queues for it or walks to it: agents step away from a conflict with a rival when another
+object will do (``RIVAL_AVOIDED``), and queue behind the rival only when nothing else will.
 Agents then walk the precomputed shortest path (CHAT: a greedy step toward the partner).
 """
 
@@ -15,6 +18,7 @@ from townlet_env.actions import OPT_CHAT, OPT_COOK, OPT_EAT, OPT_GO_HOME, OPT_WA
 from townlet_env.world.map import DX, DY, UNREACHABLE
 
 QUEUE_PENALTY = 12  # ticks of walking an agent trades for one fewer agent in the queue
+RIVAL_PENALTY = 60  # ticks of walking an agent trades to keep out of a rival's way
 
 
 @njit(cache=True)
@@ -61,11 +65,36 @@ def chat_targets(seats, tie_other, tie_vals, alive, pos):
 
 
 @njit(cache=True)
+def _rival_objects(i, tie_other, tie_vals, threshold, option, target, holder, using, waiting, running, alive):
+    """Per object, a rival of seat ``i`` (rivalry at least ``threshold``) that holds it, queues
+    for it or walks to it for a chore; -1 where there is none.
+    """
+    out = np.full(holder.shape[0], -1, dtype=np.int64)
+    for k in range(tie_other.shape[1]):
+        j = tie_other[i, k]
+        if j < 0 or not alive[j] or tie_vals[i, k, 2] < threshold:
+            continue
+        if using[j] >= 0 and holder[using[j]] == j:
+            out[using[j]] = j
+        if waiting[j] >= 0:
+            out[waiting[j]] = j
+        if target[j] >= 0 and running[j] < 0 and option[j] in (OPT_EAT, OPT_COOK, OPT_WASH):
+            out[target[j]] = j
+    return out
+
+
+@njit(cache=True)
 def pick_targets(agents, affs, s, r):
-    """Set ``s.target`` of each of ``agents`` (-1: nothing usable); ``affs``: per seat."""
+    """Set ``s.target`` of each of ``agents`` (-1: nothing usable); ``affs``: per seat.
+
+    An object a rival holds, queues for or walks to costs ``r.rival_penalty`` more; returns
+    the (agent, rival, object) rows where that sent the agent elsewhere (``RIVAL_AVOIDED``).
+    """
     option, target, alive = s.option, s.target, s.alive
     n_obj = r.obj_type.shape[0]
     load = np.zeros(n_obj, dtype=np.int64)
+    avoided = np.empty((agents.shape[0], 3), dtype=np.int64)
+    n_avoided = 0
     for j in range(s.waiting.shape[0]):
         if s.waiting[j] >= 0:
             load[s.waiting[j]] += 1
@@ -88,7 +117,12 @@ def pick_targets(agents, affs, s, r):
         elif a == r.sleep_affordance:
             best = r.home_bed[s.home[i]]
         elif a >= 0:
+            rivals = _rival_objects(
+                i, s.tie_other, s.tie_vals, r.avoid_rivalry, option, target, s.holder, s.using, s.waiting,
+                s.running, alive,
+            )  # fmt: skip
             best_score = 1 << 14
+            plain, plain_score = -1, 1 << 14
             for m in range(n_obj):
                 if r.obj_type[m] != r.aff_type[a]:
                     continue
@@ -99,9 +133,17 @@ def pick_targets(agents, affs, s, r):
                 if lacking or d >= UNREACHABLE:
                     continue
                 score = d + QUEUE_PENALTY * load[m]
+                if score < plain_score:
+                    plain, plain_score = m, score
+                if rivals[m] >= 0:
+                    score += r.rival_penalty
                 if score < best_score:
                     best, best_score = m, score
+            if plain >= 0 and best != plain and rivals[plain] >= 0:
+                avoided[n_avoided, 0], avoided[n_avoided, 1], avoided[n_avoided, 2] = i, rivals[plain], plain
+                n_avoided += 1
         target[i] = best
+    return avoided[:n_avoided]
 
 
 @njit(cache=True)

@@ -49,6 +49,8 @@ class OptionRules(NamedTuple):
     walkable: np.ndarray  # bool[H, W]
     first_object: int  # field of object 0
     first_home: int  # field of home 0
+    avoid_rivalry: float  # rivalry at which an agent avoids the other's object
+    rival_penalty: int  # ticks of walking an agent trades to avoid a rival's object
 
 
 class OptionSeats(NamedTuple):
@@ -114,6 +116,8 @@ def _option_rules(rules: Rules) -> OptionRules:
         walkable=town.walkable,
         first_object=int(town.first_object_field),
         first_home=int(town.first_home_field),
+        avoid_rivalry=float(np.float32(rules.config.relationships.avoid_rivalry)),  # at the ties' precision
+        rival_penalty=int(navigation.RIVAL_PENALTY),
     )
 
 
@@ -158,9 +162,11 @@ def step_options(
     # The bound entry point trusts its argument types: make sure of the two from outside.
     actions = np.ascontiguousarray(actions, dtype=np.int64)
     mask = np.ascontiguousarray(mask, dtype=np.int8)
-    dropped, arrived, n_chat = k.plan(actions, mask, state.tick, k.seats, k.consts)
+    dropped, arrived, n_chat, avoided = k.plan(actions, mask, state.tick, k.seats, k.consts)
     for i, obj, aff in dropped.tolist():
         log.emit(EventKind.AFFORDANCE_FAIL, i, obj=obj, value=aff)
+    for i, rival, obj in avoided.tolist():
+        log.emit(EventKind.RIVAL_AVOIDED, i, other=rival, obj=obj)
     chat_partner = _step_chats(state, rules, k, log) if n_chat else None
     if arrived.size:
         going_home = state.option[arrived] == OPT_GO_HOME
@@ -177,7 +183,7 @@ def _plan(actions, mask, tick, s, r):
     (cancelling what was under way), end WORK outside its window, pick targets, and walk.
 
     Returns (dropped (agent, object, affordance) rows for events, seats that arrived at their
-    target, number of CHAT seats).
+    target, number of CHAT seats, (agent, rival, object) rows of rivals avoided).
     """
     alive, option, target = s.alive, s.option, s.target
     n = alive.shape[0]
@@ -207,9 +213,10 @@ def _plan(actions, mask, tick, s, r):
         if a != OPT_WAIT and target[i] < 0:
             untargeted[n_un] = i
             n_un += 1
+    avoided = np.empty((0, 3), dtype=np.int64)
     if n_un:
         chosen = untargeted[:n_un]
-        navigation.pick_targets(chosen, navigation.option_affordances(s, r), s, r)
+        avoided = navigation.pick_targets(chosen, navigation.option_affordances(s, r), s, r)
         for i in chosen:
             if target[i] < 0:
                 _complete_one(i, False, tick, s)
@@ -218,7 +225,7 @@ def _plan(actions, mask, tick, s, r):
         if alive[i] and option[i] == OPT_CHAT:
             n_chat += 1
     arrived = navigation.navigate(s, r)
-    return dropped[:n_drop], arrived, n_chat
+    return dropped[:n_drop], arrived, n_chat, avoided
 
 
 @njit(cache=True)
