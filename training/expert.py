@@ -9,35 +9,12 @@ the option action space; :func:`check_option_mode` is where training says so.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Protocol
-
-import numpy as np
-
 from townlet_env.config import TownConfig
-from townlet_env.scripted import ScriptedExpert
-from townlet_env.world.rules import Rules
-from townlet_env.world.state import WorldState
+from townlet_env.controllers import Expert, ExpertFactory, expert_actions, scripted_expert
 
-
-class Expert(Protocol):
-    """One valid option per seat for the whole town, like :class:`townlet_env.scripted.ScriptedExpert`."""
-
-    def act(self, state: WorldState, mask: np.ndarray) -> np.ndarray: ...
-
-
-#: ``(rules, episode_seed) -> expert``: one fresh expert per episode.
-ExpertFactory = Callable[[Rules, int], Expert]
-
-
-def scripted_expert(rules: Rules, seed: int) -> Expert:
-    """The project's scripted expert (``townlet_env.scripted.ScriptedExpert``)."""
-    return ScriptedExpert(rules, seed=seed)
-
-
-def expert_actions(expert: Expert, state: WorldState, mask: np.ndarray) -> np.ndarray:
-    """int64[N]: the expert's action for every seat under ``mask`` (int8[N, A])."""
-    return np.asarray(expert.act(state, mask), dtype=np.int64)
+# The protocol lives with the controllers in townlet_env (serve and soak drive the expert
+# too); training code imports it from here as before.
+__all__ = ["Expert", "ExpertFactory", "check_option_mode", "expert_actions", "scripted_expert"]
 
 
 def check_option_mode(config: TownConfig, where: str) -> None:
