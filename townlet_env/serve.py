@@ -20,10 +20,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import Any, get_args
 
 import townlet_env
-from townlet_env.config import TICKS_PER_DAY
+from townlet_env.config import TICKS_PER_DAY, ObsVariant
 from townlet_env.controllers import drive
 from townlet_env.policies import PolicyError, PolicyOptions, add_policy_arguments, make_controller
 
@@ -33,6 +33,7 @@ class ServeOptions:
     """What ``townlet serve`` runs (each field is a command-line option)."""
 
     config: str | None = None
+    obs_variant: str | None = None  # None: the config's (a checkpoint needs the layout it was trained on)
     policy: str = "scripted"
     checkpoint: str | None = None  # learned / mixed: the trained policy
     learned_fraction: float = 0.5  # mixed: share of seats the checkpoint drives
@@ -69,7 +70,7 @@ def serve(opts: ServeOptions, *, ready: Any = None) -> int:
     if opts.resume:
         env = townlet_env.load_snapshot(opts.resume, root=root)
     else:
-        env = townlet_env.parallel_env(opts.config, max_ticks=10**9)
+        env = townlet_env.parallel_env(opts.config, max_ticks=10**9, obs_variant=opts.obs_variant)
     policy = PolicyOptions(checkpoint=opts.checkpoint, learned_fraction=opts.learned_fraction, seed=opts.seed)
     controller = make_controller(opts.policy, env, policy)
     root.mkdir(parents=True, exist_ok=True)
@@ -128,6 +129,9 @@ class _StopFlag:
 def _arguments(p: argparse.ArgumentParser) -> None:
     defaults = ServeOptions()
     p.add_argument("--config", default=None, help="town config YAML (default: the shipped town)")
+    p.add_argument(
+        "--obs-variant", choices=get_args(ObsVariant), default=None, help="observations (default: the config's)"
+    )
     add_policy_arguments(p, defaults.policy)
     p.add_argument("--seed", type=int, default=defaults.seed, help="episode and policy seed")
     p.add_argument("--port", type=int, default=defaults.port, help="WebSocket port on 127.0.0.1 (default 8765)")

@@ -25,12 +25,12 @@ import sys
 import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import numpy as np
 
 import townlet_env
-from townlet_env.config import TICKS_PER_DAY
+from townlet_env.config import TICKS_PER_DAY, ConfigError, ObsVariant
 from townlet_env.controllers import drive
 from townlet_env.kpis import KpiTracker
 from townlet_env.policies import PolicyError, PolicyOptions, add_policy_arguments, make_controller
@@ -97,6 +97,7 @@ def run_soak(
     policy: str = "scripted",
     seed: int = 0,
     options: PolicyOptions | None = None,
+    config: str | Path | None = None,
     **town: Any,
 ) -> SoakReport:
     """Run a town for ``days`` sim days with the ops stack attached and report each day.
@@ -109,6 +110,7 @@ def run_soak(
             ``"random"``, or with the training extras ``"learned"`` or ``"mixed"``.
         seed: the episode's and the policy's seed (overrides ``options.seed``).
         options: the policy's checkpoint and learned fraction.
+        config: a town config YAML (default: the shipped town).
         **town: config keys for :func:`townlet_env.parallel_env` (e.g. ``num_agents=16``).
 
     Returns:
@@ -124,7 +126,7 @@ def run_soak(
     from townlet_env.telemetry.transports import JsonlTransport
 
     options = replace(options or PolicyOptions(), seed=seed)
-    env = townlet_env.parallel_env(max_ticks=days * TICKS_PER_DAY, **town)
+    env = townlet_env.parallel_env(None if config is None else str(config), max_ticks=days * TICKS_PER_DAY, **town)
     controller = make_controller(policy, env, options)  # before any file is touched: a bad policy fails fast
     out = Path(out_dir)
     (out / "snapshots").mkdir(parents=True, exist_ok=True)
@@ -249,6 +251,9 @@ def _arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0, help="episode and policy seed (default 0)")
     p.add_argument("--agents", type=int, default=None, help="number of agents (default: the config's)")
     p.add_argument("--config", default=None, help="town config YAML (default: the shipped town)")
+    p.add_argument(
+        "--obs-variant", choices=get_args(ObsVariant), default=None, help="observations (default: the config's)"
+    )
     p.add_argument("--out", type=Path, default=Path("runs/soak"), help="telemetry and snapshots go here")
     p.add_argument(
         "--wandb",
@@ -264,13 +269,13 @@ def _command(args: argparse.Namespace) -> int:
     if args.days < 1:
         print(f"townlet soak: --days {args.days}: soak at least one day", file=sys.stderr)
         return 2
-    town = {"num_agents": args.agents} if args.agents else {}
-    if args.config is not None:
-        town = {**townlet_env.load_config(args.config).model_dump(), **town}
+    town = {k: v for k, v in (("num_agents", args.agents), ("obs_variant", args.obs_variant)) if v is not None}
     options = PolicyOptions(checkpoint=args.checkpoint, learned_fraction=args.learned_fraction, seed=args.seed)
     try:
-        report = run_soak(args.days, args.out, policy=args.policy, seed=args.seed, options=options, **town)
-    except PolicyError as exc:
+        report = run_soak(
+            args.days, args.out, policy=args.policy, seed=args.seed, options=options, config=args.config, **town
+        )
+    except (PolicyError, ConfigError) as exc:
         print(f"townlet soak: {exc}", file=sys.stderr)
         return 2
     print(format_report(report))

@@ -28,7 +28,7 @@ import torch
 from sb3_contrib import MaskablePPO
 
 from townlet_env.controllers import Controller, MixedController, ScriptedController
-from townlet_env.observations.layout import check_signature
+from townlet_env.observations.layout import ObservationSignatureError, check_signature
 from townlet_env.policies import PolicyError, PolicyOptions
 from training import policy as policy_lib
 from training.guard import AnnealSchedule
@@ -100,15 +100,27 @@ def load_policy(path: str | os.PathLike[str], env: Any) -> Any:
     layout = env.unwrapped.layout
     try:
         if is_ppo_zip(file):
-            check_signature(checkpoint_signature(file), layout)
+            _check_layout(checkpoint_signature(file), layout)
             return MaskablePPO.load(os.fspath(file), device="cpu").policy
-        ckpt = policy_lib.load_checkpoint(file, layout)
+        ckpt = policy_lib.load_checkpoint(file)
+        _check_layout(ckpt.signature, layout)
         agent = env.possible_agents[0]
         policy = policy_lib.make_policy(layout, env.observation_space(agent), env.action_space(agent), ckpt.arch)
         policy.load_state_dict(ckpt.state_dict, strict=True)
         return policy
     except _UNREADABLE as exc:  # ObservationSignatureError and CheckpointError are ValueErrors
         raise PolicyError(f"{where}: {exc}") from exc
+
+
+def _check_layout(signature: dict[str, Any], layout: Any) -> None:
+    """The signature check, with the command-line fix when only the variant differs."""
+    try:
+        check_signature(signature, layout)
+    except ObservationSignatureError as exc:
+        variant = signature.get("variant")
+        if variant != layout.variant and signature.get("action_mode") == layout.action_mode:
+            raise ObservationSignatureError(f"{exc}; run the town with --obs-variant {variant}") from None
+        raise
 
 
 def _checkpoint(options: PolicyOptions, name: str) -> str:
