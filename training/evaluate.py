@@ -20,28 +20,18 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from townlet_env.config import TICKS_PER_DAY
-from townlet_env.controllers import Controller, MixedController, RandomController, ScriptedController, drive
+from townlet_env.controllers import (
+    Controller,
+    ExpertFactory,
+    MixedController,
+    RandomController,
+    ScriptedController,
+    SeatChooser,
+    drive,
+    scripted_expert,
+)
 from townlet_env.kpis import KpiTracker
-from training.expert import ExpertFactory, scripted_expert
-from training.learned import LearnedController, action_probabilities
-from training.vec_env import SeatChooser, all_seats
-
-# The controllers live in townlet_env.controllers and training.learned (serve and soak
-# drive towns with them too); the evaluation's callers import them from here as before.
-__all__ = [
-    "HELD_OUT_SEED",
-    "Controller",
-    "EvalConfig",
-    "EvalResult",
-    "LearnedController",
-    "RandomController",
-    "Scores",
-    "ScriptedController",
-    "action_probabilities",
-    "evaluate",
-    "normalised_score",
-    "score_against_baselines",
-]
+from training.vec_env import all_seats
 
 HELD_OUT_SEED = 1_000_000
 TownFactory = Callable[..., Any]  # (**config overrides) -> a Townlet ParallelEnv
