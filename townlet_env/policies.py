@@ -102,7 +102,12 @@ def _factory(name: str) -> PolicyFactory:
         return _no_checkpoint(name, BUILTIN_POLICIES[name])
     registered = registered_policies()
     if name not in registered:
-        hint = f" (--policy {name} comes with the training extras; {INSTALL_HINT})" if name in TRAINING_POLICIES else ""
+        # Absent also when the extras are installed but the install predates the entry point.
+        hint = (
+            f" (--policy {name} comes with the training extras; {INSTALL_HINT}, again after an update)"
+            if name in TRAINING_POLICIES
+            else ""
+        )
         raise PolicyError(f"--policy: unknown policy {name!r}; choose one of {policy_names()}{hint}")
     entry = registered[name]
     try:
