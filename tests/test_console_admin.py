@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+import townlet_env
 from tests.console_helpers import ADMIN, digest, floor_tile, send, town, wait_all
 from townlet_env.console.overrides import NEVER
 
@@ -62,6 +63,34 @@ def test_kill_then_respawn() -> None:
         wait_all(env)
     assert w.alive[3] and w.generation[3] == 1
     assert env.unwrapped.identity(3) == "agent_3#g1"
+
+
+def test_a_kill_is_reported_as_that_ticks_death_like_an_eviction() -> None:
+    """The tick a kill lands in reports it as the lifecycle reports an eviction: the event,
+    the terminal reward term, ``identity_ended`` with its reason; the next tick does not.
+    """
+    from townlet_env.world.events import EventKind
+
+    env, console = town()
+    evicted = townlet_env.parallel_env()
+    evicted.reset(seed=0)
+    evicted.unwrapped.world.exit_pending[3] = True  # the lifecycle evicts seat 3 this tick
+    send(console, "kill", agent="agent_3")
+    tick = int(env.unwrapped.world.tick)
+    _obs, rewards, terms, _trunc, infos = env.step(dict.fromkeys(env.agents, 0))
+    _obs, ref_rewards, _terms, _trunc, ref_infos = evicted.step(dict.fromkeys(evicted.agents, 0))
+    assert infos["agent_3"]["identity_ended"] and infos["agent_3"]["termination_reason"] == "evicted"
+    assert infos["agent_3"]["identity"] == "agent_3#g0" and not infos["agent_3"]["present"]
+    assert (ref_infos["agent_3"]["identity_ended"], ref_infos["agent_3"]["termination_reason"]) == (True, "evicted")
+    terminal = env.unwrapped.reward_terms_names.index("terminal")
+    assert env.unwrapped.reward_terms[3, terminal] == evicted.unwrapped.reward_terms[3, terminal] != 0
+    assert rewards["agent_3"] == pytest.approx(ref_rewards["agent_3"])
+    ends = [e for e in env.unwrapped.last_events if e.kind == EventKind.EVICTION]
+    assert [(e.tick, e.agent) for e in ends] == [(tick, 3)]
+    assert not any(terms.values())  # respawn on: the seat stays, as after any death
+    _obs, _r, _t, _tr, infos = env.step(dict.fromkeys(env.agents, 0))
+    assert not infos["agent_3"]["identity_ended"]
+    assert not [e for e in env.unwrapped.last_events if e.kind == EventKind.EVICTION]
 
 
 def _last_id(console) -> int:

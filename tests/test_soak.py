@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -49,3 +50,22 @@ def test_verdicts_catch_growth_and_drift() -> None:
 def test_an_unknown_policy_is_named(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="unknown policy 'smart'; choose one of"):
         run_soak(1, tmp_path, policy="smart")
+
+
+@pytest.mark.train
+def test_the_soak_logs_to_an_offline_wandb_run_under_its_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytest.importorskip("wandb")
+    from townlet_env.soak import log_to_wandb
+    from training.tracking import read_offline_run
+
+    for var in ("WANDB_MODE", "WANDB_DIR", "WANDB_API_KEY"):
+        monkeypatch.delenv(var, raising=False)
+    report = replace(summarise([_day(1, 900.0, 100.0), _day(2, 950.0, 101.0)]), policy="mixed (0.5 of seats) x.zip")
+    log_to_wandb(report, mode="offline", out_dir=tmp_path)
+    (run_dir,) = (tmp_path / "wandb").glob("offline-run-*")
+    run = read_offline_run(run_dir)
+    assert run.series("day") == [1, 2] and run.series("env_steps_per_s") == [900.0, 950.0]
+    assert run.summary["healthy"] is True and run.summary["memory_growth"] == pytest.approx(0.01)
+    assert run.config["policy"] == "mixed (0.5 of seats) x.zip"

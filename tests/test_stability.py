@@ -157,6 +157,15 @@ def test_exit_queue_overflow_when_many_seats_wait_to_leave() -> None:
     assert [(a.kind, a.severity, a.value) for a in alerts] == [("employment_exit_queue_overflow", "critical", 6.0)]
 
 
+def test_queue_pressure_still_fires_in_a_crowded_16_seat_town() -> None:
+    """The scaled thresholds (conflicts 8, long waits 8 at 16 seats) still catch a real crowd."""
+    env, monitor = _town(map="small", num_agents=16)
+    assert monitor.thresholds.queue_fairness.max_long_waits == 8
+    alerts = _run(env, monitor, 150, lambda t: int(Option.EAT))
+    pressure = [a for a in alerts if a.kind == "queue_fairness_pressure"]
+    assert pressure and pressure[0].threshold == 8 and pressure[0].value > 8
+
+
 def test_every_alert_kind_has_a_scenario_above() -> None:
     source = Path(__file__).read_text()
     assert [k for k in ALERT_KINDS if f'"{k}"' not in source.split("# --- one scenario")[1]] == []
@@ -199,6 +208,35 @@ def test_healthy_expert_town_stays_quiet_for_three_days(seed: int) -> None:
     assert len(monitor.window_history) == 4 and all(w.passed for w in monitor.window_history)
     assert monitor.pass_streak == 4 and monitor.candidate_ready()
     json.dumps(monitor.metrics())  # JSON-able as it stands
+
+
+@pytest.mark.parametrize("seed", [0, 4])  # the seeds whose 16-seat runs reach 5 long waits
+def test_healthy_16_seat_expert_town_stays_quiet_for_three_days(seed: int) -> None:
+    """At 16 seats the scaled thresholds hold; the 8-seat ones did not (queue pressure)."""
+    env = townlet_env.parallel_env(num_agents=16, max_ticks=3 * TICKS_PER_DAY)
+    monitor = StabilityMonitor(env)
+    env.reset(seed=seed)
+    expert = ScriptedExpert(env.unwrapped.rules, seed=seed)
+    alerts: list[Alert] = []
+    fixed = StabilityMonitor(townlet_env.parallel_env(num_agents=8)).thresholds  # the 8-seat values
+    long_waits = 0
+    while env.agents:
+        env.step(expert.act_dict(env))
+        alerts += monitor.alerts
+        long_waits = max(long_waits, monitor.metrics()["metrics"]["queue_long_waits"])
+    assert alerts == []
+    assert long_waits > fixed.queue_fairness.max_long_waits  # the unscaled rule would have fired
+
+
+def test_population_thresholds_scale_with_the_seats() -> None:
+    base = StabilityConfig()
+    assert base.for_seats(8) == base and base.for_seats(4) == base  # never below the configured values
+    at16, at12 = base.for_seats(16), base.for_seats(12)
+    assert at16.queue_fairness.max_conflicts_per_tick == 8 and at16.queue_fairness.max_long_waits == 8
+    assert (at16.rivalry.max_events, at16.lateness.max_late_shifts, at16.exit_backlog.queue_limit) == (4, 6, 8)
+    assert at16.starvation.max_incidents == 0 and at16.affordance_fail == base.affordance_fail  # per seat already
+    assert at12.queue_fairness.max_long_waits == 5 and at12.lateness.max_late_shifts == 5  # ceil(4.5), ceil(4.5)
+    assert StabilityConfig(reference_seats=16).for_seats(16) == StabilityConfig(reference_seats=16)
 
 
 # --- state and neutrality --------------------------------------------------------------------

@@ -32,12 +32,11 @@ from townlet_env import serve, soak
 from townlet_env.config import ConfigError, load_config
 from townlet_env.console import cli as console_cli
 from townlet_env.manifest import ManifestError, load_manifest
+from townlet_env.plugins import INSTALL_HINT
+from townlet_env.plugins import missing_extra as _missing_extra
 
 #: The entry-point group other packages register ``townlet`` subcommands in.
 COMMAND_GROUP = "townlet.commands"
-#: Top-level modules of the ``[train]`` extra; an ImportError naming one means it is missing.
-TRAIN_EXTRA_MODULES = frozenset({"torch", "stable_baselines3", "sb3_contrib", "imitation", "wandb", "rich", "tqdm"})
-INSTALL_HINT = "install the training extras with: pip install -e .[train]"
 NO_PLUGINS = f"The training commands (townlet run, townlet dataset) are not installed; {INSTALL_HINT}"
 
 
@@ -139,12 +138,6 @@ def _town(args: argparse.Namespace) -> int:
         return _fail(f"{args.config}: cannot read the file: {exc.strerror or exc}")
     print(format_report(report))
     return 0
-
-
-def _missing_extra(exc: ImportError) -> str | None:
-    """The ``[train]`` module whose absence caused ``exc``, or ``None`` for any other cause."""
-    missing = (exc.name or "").split(".")[0]
-    return missing if missing in TRAIN_EXTRA_MODULES else None
 
 
 def _entry_points() -> list[EntryPoint]:

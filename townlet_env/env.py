@@ -30,7 +30,7 @@ from townlet_env.world.events import Event, EventKind, EventLog
 from townlet_env.world.rules import build_rules
 from townlet_env.world.simulation import action_mask, step_world
 from townlet_env.world.state import WorldState, new_state
-from townlet_env.world.systems.lifecycle import EVICTED, FAINT
+from townlet_env.world.systems.lifecycle import EVICTED, FAINT, end_identities
 
 REASONS = {FAINT: "faint", EVICTED: "evicted"}
 
@@ -73,6 +73,8 @@ class TownletParallelEnv(ParallelEnv):
         self._max_ticks = self.config.max_ticks
         self._respawn = self.config.lifecycle.respawn
         self._log = EventLog()
+        self._ended_before: dict[int, int] = {}  # seat -> reason: identities end_identity ended before this tick
+        self._events_before: list[Event] = []
         self._master: np.random.Generator | None = None
         self._mask = np.zeros((n, self.n_actions), dtype=np.int8)
         self.last_rewards = np.zeros(n, dtype=np.float32)  # the engine's totals (before the guard)
@@ -98,6 +100,7 @@ class TownletParallelEnv(ParallelEnv):
         self._identities = [self.identity(i) for i in range(len(self.possible_agents))]
         self.reward_terms[:] = 0.0
         self.last_termination_reasons[:] = 0
+        self._ended_before, self._events_before = {}, []
         self.last_events = []
         self.last_rewards = np.zeros(len(self.possible_agents), dtype=np.float32)
         self._mask = action_mask(self.world, self.rules)
@@ -118,10 +121,16 @@ class TownletParallelEnv(ParallelEnv):
         state, rules = self.world, self.rules
         outcome = step_world(state, rules, act, self._mask, self._log)
         self.last_events = self._log.events  # a fresh list every tick, so it is safe to hand out
+        reasons, ended = outcome.reasons, outcome.ended
+        if self._ended_before:  # ended by a hook (the console's kill): reported as this tick's deaths
+            reasons, ended = reasons.copy(), sorted({*ended, *self._ended_before})
+            reasons[list(self._ended_before)] = list(self._ended_before.values())
+            self.last_events = self._events_before + self.last_events
+            self._ended_before, self._events_before = {}, []
         self.reward_terms, totals = reward_terms(
-            state, rules, outcome.shift, outcome.chat_partner, outcome.reasons, self.last_events
+            state, rules, outcome.shift, outcome.chat_partner, reasons, self.last_events
         )
-        self.last_termination_reasons = outcome.reasons
+        self.last_termination_reasons = reasons
         self.last_rewards = totals
         for seat in outcome.respawned.tolist():
             self._identities[seat] = self.identity(seat)
@@ -130,7 +139,6 @@ class TownletParallelEnv(ParallelEnv):
         agents, seats = self.agents, self._seats
         reward = totals.tolist()
         rewards = {a: reward[i] for a, i in zip(agents, seats, strict=True)}
-        ended = outcome.ended
         terminations = dict.fromkeys(agents, False)
         if ended and not self._respawn:
             for i in ended:
@@ -203,6 +211,18 @@ class TownletParallelEnv(ParallelEnv):
                 info["identity_ended"] = True
                 info["termination_reason"] = REASONS[int(self.last_termination_reasons[i])]
         return infos
+
+    def end_identity(self, seat: int, reason: int) -> None:
+        """End seat ``seat``'s identity now, between ticks, for ``reason`` (``EVICTED`` or ``FAINT``),
+        through the lifecycle's own path; the next :meth:`step` reports it as a death in its tick
+        (event, death reward term, ``identity_ended`` info, termination when respawn is off).
+        """
+        log, reasons = EventLog(), np.zeros(self.world.n_agents, dtype=np.int8)
+        log.start_tick(int(self.world.tick))
+        reasons[seat] = reason
+        end_identities(self.world, self.rules, np.array([seat]), reasons, log)
+        self._ended_before[seat] = reason
+        self._events_before += log.events
 
     def identity(self, seat: int) -> str:
         """The seat's current identity, ``agent_3#g1`` for the second occupant of seat 3."""

@@ -23,17 +23,17 @@ import os
 import statistics
 import sys
 import time
-from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import numpy as np
 
 import townlet_env
-from townlet_env.config import TICKS_PER_DAY
+from townlet_env.config import TICKS_PER_DAY, ConfigError, ObsVariant
+from townlet_env.controllers import drive
 from townlet_env.kpis import KpiTracker
-from townlet_env.scripted import ScriptedExpert
+from townlet_env.policies import PolicyError, PolicyOptions, add_policy_arguments, make_controller
 
 #: KPI bands a healthy town keeps every day (the product KPIs of the design).
 KPI_BANDS: dict[str, tuple[float, float]] = {
@@ -42,8 +42,6 @@ KPI_BANDS: dict[str, tuple[float, float]] = {
     "starvation_incidents": (0, 0),
     "stuck_reservations": (0, 0),
 }
-
-Policy = Callable[[Any, dict[str, Any]], dict[str, int]]
 
 
 @dataclass(frozen=True)
@@ -71,6 +69,7 @@ class SoakReport:
     memory_growth: float  # max RSS after day 1 / RSS at the end of day 1, minus 1
     throughput_drift: float  # |median steps/s of the last third / median of the first third - 1|
     all_days_in_band: bool
+    policy: str = "scripted"  # who played, e.g. "mixed (0.5 of seats) runs/ppo.zip"
 
     @property
     def healthy(self) -> bool:
@@ -91,42 +90,34 @@ def in_band(values: dict[str, float]) -> bool:
     return all(lo <= values[name] <= hi for name, (lo, hi) in KPI_BANDS.items())
 
 
-def scripted_policy(env: Any, seed: int) -> Policy:
-    """The scripted expert for every seat."""
-    expert = ScriptedExpert(env.unwrapped.rules, seed=seed)
-    return lambda env, obs: expert.act_dict(env)
-
-
-def random_policy(env: Any, seed: int) -> Policy:
-    """Uniformly random valid actions (the masks), from a seeded generator."""
-    rng = np.random.default_rng(seed)
-
-    def act(env: Any, obs: dict[str, Any]) -> dict[str, int]:
-        agents = list(obs)
-        masks = np.stack([obs[a]["action_mask"] for a in agents])
-        return dict(
-            zip(agents, np.where(masks > 0, rng.random(masks.shape), -1.0).argmax(axis=1).tolist(), strict=True)
-        )
-
-    return act
-
-
-POLICIES: dict[str, Callable[[Any, int], Policy]] = {"scripted": scripted_policy, "random": random_policy}
-
-
-def run_soak(days: int, out_dir: str | Path, *, policy: str = "scripted", seed: int = 0, **town: Any) -> SoakReport:
+def run_soak(
+    days: int,
+    out_dir: str | Path,
+    *,
+    policy: str = "scripted",
+    seed: int = 0,
+    options: PolicyOptions | None = None,
+    config: str | Path | None = None,
+    **town: Any,
+) -> SoakReport:
     """Run a town for ``days`` sim days with the ops stack attached and report each day.
 
     Args:
         days: sim days (one episode of ``days * 1440`` ticks).
         out_dir: where the telemetry stream (``telemetry.jsonl``) and the autosaved
             snapshots (``snapshots/``, one a day, the newest 3 kept) go.
-        policy: ``"scripted"`` or ``"random"``.
-        seed: the episode's and the policy's seed.
+        policy: a policy name (:func:`townlet_env.policies.policy_names`): ``"scripted"``,
+            ``"random"``, or with the training extras ``"learned"`` or ``"mixed"``.
+        seed: the episode's and the policy's seed (overrides ``options.seed``).
+        options: the policy's checkpoint and learned fraction.
+        config: a town config YAML (default: the shipped town).
         **town: config keys for :func:`townlet_env.parallel_env` (e.g. ``num_agents=16``).
 
     Returns:
         The :class:`SoakReport`.
+
+    Raises:
+        PolicyError: the policy cannot be built (unknown, extras missing, bad checkpoint).
 
     """
     from townlet_env.snapshots import Autosaver
@@ -134,26 +125,25 @@ def run_soak(days: int, out_dir: str | Path, *, policy: str = "scripted", seed: 
     from townlet_env.telemetry.publisher import TelemetryPublisher
     from townlet_env.telemetry.transports import JsonlTransport
 
-    if policy not in POLICIES:
-        raise ValueError(f"soak: unknown policy {policy!r}; choose one of {sorted(POLICIES)}")
+    options = replace(options or PolicyOptions(), seed=seed)
+    env = townlet_env.parallel_env(None if config is None else str(config), max_ticks=days * TICKS_PER_DAY, **town)
+    controller = make_controller(policy, env, options)  # before any file is touched: a bad policy fails fast
     out = Path(out_dir)
     (out / "snapshots").mkdir(parents=True, exist_ok=True)
     stream = out / "telemetry.jsonl"
     stream.unlink(missing_ok=True)
-    env = townlet_env.parallel_env(max_ticks=days * TICKS_PER_DAY, **town)
     monitor = StabilityMonitor(env)
     publisher = TelemetryPublisher(env, [JsonlTransport(stream)])
     # Saved by hand at each day's end (between steps), so the last day has its snapshot too.
     saver = Autosaver(env, out / "snapshots", every_ticks=(days + 1) * TICKS_PER_DAY, keep=3)
     obs, _ = env.reset(seed=seed)
-    act = POLICIES[policy](env, seed)
     town_env = env.unwrapped
     rows: list[SoakDay] = []
     try:
         for day in range(days):
             tracker, alerts, busy = KpiTracker(len(env.possible_agents)), 0, 0.0
             for _ in range(TICKS_PER_DAY):
-                actions = act(env, obs)
+                actions = drive(controller, env, obs)
                 t0 = time.perf_counter()
                 obs, rewards, *_ = env.step(actions)
                 busy += time.perf_counter() - t0
@@ -182,7 +172,13 @@ def run_soak(days: int, out_dir: str | Path, *, policy: str = "scripted", seed: 
             )
     finally:
         publisher.close()
-    return summarise(rows)
+    return replace(summarise(rows), policy=describe_policy(policy, options))
+
+
+def describe_policy(policy: str, options: PolicyOptions) -> str:
+    """Who played, for the report: the name, the mixed share and the checkpoint."""
+    share = f" ({options.learned_fraction:g} of seats)" if policy == "mixed" else ""
+    return f"{policy}{share}" + (f" {options.checkpoint}" if options.checkpoint else "")
 
 
 def summarise(rows: list[SoakDay]) -> SoakReport:
@@ -208,7 +204,7 @@ def format_report(report: SoakReport) -> str:
         f"{'day':>4} {'steps/s':>9} {'RSS MiB':>8} {'self-suff':>9} {'late':>6} {'starve':>6} {'stuck':>5}"
         f" {'band':>5} {'alerts':>6} {'telemetry':>11} {'snapshot':>9}"
     )
-    lines = [head, "-" * len(head)]
+    lines = [f"policy: {report.policy}", head, "-" * len(head)]
     for r in report.days:
         lines.append(
             f"{r.day:4d} {r.env_steps_per_s:9,.0f} {r.rss_mib:8.1f} {r.self_sufficiency:9.3f} {r.lateness:6.3f}"
@@ -223,11 +219,21 @@ def format_report(report: SoakReport) -> str:
     return "\n".join(lines)
 
 
-def log_to_wandb(report: SoakReport, *, mode: str, project: str = "townlet-soak") -> None:
-    """Log the days as a W&B table and the verdicts as the run summary (needs wandb)."""
+def log_to_wandb(report: SoakReport, *, mode: str, out_dir: str | Path, project: str = "townlet-soak") -> None:
+    """Log the days as a W&B table and the verdicts as the run summary (needs wandb).
+
+    Args:
+        report: the soak.
+        mode: ``"offline"`` (files under ``out_dir/wandb``; ``wandb sync`` uploads later)
+            or ``"online"``.
+        out_dir: the soak's output folder; the run's files go under it.
+        project: the W&B project.
+
+    """
     import wandb  # the [train] extra; imported only when asked for
 
-    run = wandb.init(project=project, mode=mode, job_type="soak")  # type: ignore[arg-type]
+    run = wandb.init(project=project, mode=mode, job_type="soak", dir=str(out_dir),  # type: ignore[arg-type]
+                     config={"policy": report.policy, "days": len(report.days)})  # fmt: skip
     rows = [asdict(r) for r in report.days]
     table = wandb.Table(columns=list(rows[0]), data=[list(r.values()) for r in rows])
     for r in rows:
@@ -236,29 +242,45 @@ def log_to_wandb(report: SoakReport, *, mode: str, project: str = "townlet-soak"
     run.summary.update({"memory_growth": report.memory_growth, "throughput_drift": report.throughput_drift,
                         "all_days_in_band": report.all_days_in_band, "healthy": report.healthy})  # fmt: skip
     run.finish()
+    wandb.teardown()  # waits until wandb-core has closed the offline log, so it is complete on return
 
 
 def _arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--days", type=int, default=30, help="sim days to soak (default 30)")
-    p.add_argument("--policy", choices=sorted(POLICIES), default="scripted", help="who plays (default scripted)")
+    add_policy_arguments(p)
     p.add_argument("--seed", type=int, default=0, help="episode and policy seed (default 0)")
     p.add_argument("--agents", type=int, default=None, help="number of agents (default: the config's)")
     p.add_argument("--config", default=None, help="town config YAML (default: the shipped town)")
+    p.add_argument(
+        "--obs-variant", choices=get_args(ObsVariant), default=None, help="observations (default: the config's)"
+    )
     p.add_argument("--out", type=Path, default=Path("runs/soak"), help="telemetry and snapshots go here")
-    p.add_argument("--wandb", choices=("offline", "online"), default=None, help="also log the days to W&B")
+    p.add_argument(
+        "--wandb",
+        nargs="?",
+        const="offline",
+        choices=("offline", "online"),
+        default=None,
+        help="also log the days to W&B (needs the [train] extra); bare --wandb logs offline under --out",
+    )
 
 
 def _command(args: argparse.Namespace) -> int:
     if args.days < 1:
         print(f"townlet soak: --days {args.days}: soak at least one day", file=sys.stderr)
         return 2
-    town = {"num_agents": args.agents} if args.agents else {}
-    if args.config is not None:
-        town = {**townlet_env.load_config(args.config).model_dump(), **town}
-    report = run_soak(args.days, args.out, policy=args.policy, seed=args.seed, **town)
+    town = {k: v for k, v in (("num_agents", args.agents), ("obs_variant", args.obs_variant)) if v is not None}
+    options = PolicyOptions(checkpoint=args.checkpoint, learned_fraction=args.learned_fraction, seed=args.seed)
+    try:
+        report = run_soak(
+            args.days, args.out, policy=args.policy, seed=args.seed, options=options, config=args.config, **town
+        )
+    except (PolicyError, ConfigError) as exc:
+        print(f"townlet soak: {exc}", file=sys.stderr)
+        return 2
     print(format_report(report))
     if args.wandb:
-        log_to_wandb(report, mode=args.wandb)
+        log_to_wandb(report, mode=args.wandb, out_dir=args.out)
     return 0 if report.healthy else 1
 
 

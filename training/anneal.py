@@ -28,9 +28,10 @@ from sb3_contrib import MaskablePPO
 
 import townlet_env
 from townlet_env.atomic import write_json_atomic
-from training.evaluate import EvalConfig, EvalResult, LearnedController, ScriptedController, evaluate
-from training.expert import ExpertFactory, scripted_expert
+from townlet_env.controllers import ExpertFactory, ScriptedController, scripted_expert
+from training.evaluate import EvalConfig, EvalResult, evaluate
 from training.guard import AnnealSchedule, GuardVerdict, RollbackGuard
+from training.learned import LearnedController
 from training.ppo import PPOConfig, learn, load_checkpoint, make_model, save_checkpoint, warm_up_critic
 from training.vec_env import TownVecEnv
 

@@ -24,8 +24,9 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 import townlet_env
 from townlet_env.actions import Option, action_names
 from townlet_env.config import TownConfig, deep_merge
+from townlet_env.controllers import ExpertFactory, expert_actions, scripted_expert
 from training.datasets import DatasetWriter
-from training.expert import ExpertFactory, check_option_mode, expert_actions, scripted_expert
+from training.expert import check_option_mode
 from training.scenarios import SCENARIOS, Scenario, get_scenario
 
 #: Town settings that a capture section must not set itself: the town config owns them.

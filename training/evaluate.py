@@ -14,16 +14,24 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Mapping
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
-import torch
 from pydantic import BaseModel, ConfigDict, Field
 
 from townlet_env.config import TICKS_PER_DAY
+from townlet_env.controllers import (
+    Controller,
+    ExpertFactory,
+    MixedController,
+    RandomController,
+    ScriptedController,
+    SeatChooser,
+    drive,
+    scripted_expert,
+)
 from townlet_env.kpis import KpiTracker
-from training.expert import Expert, ExpertFactory, expert_actions, scripted_expert
-from training.vec_env import SeatChooser, all_seats
+from training.vec_env import all_seats
 
 HELD_OUT_SEED = 1_000_000
 TownFactory = Callable[..., Any]  # (**config overrides) -> a Townlet ParallelEnv
@@ -37,80 +45,6 @@ class EvalConfig(BaseModel):
     seeds: tuple[int, ...] = Field((HELD_OUT_SEED, HELD_OUT_SEED + 1, HELD_OUT_SEED + 2), min_length=1)
     days: int = Field(1, ge=1, description="sim days per episode")
     max_ticks: int | None = Field(None, ge=1, description="override the episode length (short test runs)")
-
-
-class Controller(Protocol):
-    """Picks one action per seat: ``act(state, obs float32[N, D], mask int8[N, A]) -> int64[N]``."""
-
-    def reset(self, rules: Any, episode_seed: int) -> None: ...
-
-    def act(self, state: Any, obs: np.ndarray, mask: np.ndarray) -> np.ndarray: ...
-
-
-class RandomController:
-    """Uniformly random among each seat's valid actions (seeded by the episode)."""
-
-    def __init__(self) -> None:
-        self.rng = np.random.default_rng(0)
-
-    def reset(self, rules: Any, episode_seed: int) -> None:
-        self.rng = np.random.default_rng([episode_seed, 0x5EED])
-
-    def act(self, state: Any, obs: np.ndarray, mask: np.ndarray) -> np.ndarray:
-        noise = self.rng.random(mask.shape)
-        noise[mask == 0] = -1.0
-        return noise.argmax(axis=1).astype(np.int64)
-
-
-class ScriptedController:
-    """The scripted expert (``townlet_env.scripted.ScriptedExpert`` unless another factory is given)."""
-
-    def __init__(self, expert: ExpertFactory = scripted_expert) -> None:
-        self._make = expert
-        self.expert: Expert | None = None
-
-    def reset(self, rules: Any, episode_seed: int) -> None:
-        self.expert = self._make(rules, episode_seed)
-
-    def act(self, state: Any, obs: np.ndarray, mask: np.ndarray) -> np.ndarray:
-        if self.expert is None:
-            raise RuntimeError("ScriptedController.act before reset: no expert for this episode yet")
-        return expert_actions(self.expert, state, mask)
-
-
-class LearnedController:
-    """A trained sb3-contrib maskable policy (``MaskablePPO`` or its ``.policy``).
-
-    By default it samples from the masked action distribution, as the policy acts in
-    training, with its own generator seeded by the episode seed: results are reproducible
-    and the global torch RNG is left alone. ``deterministic=True`` takes the most likely
-    valid action instead (greedy play can loop where sampling does not).
-    """
-
-    def __init__(self, model: Any, deterministic: bool = False) -> None:
-        self.policy = getattr(model, "policy", model)
-        self.deterministic = deterministic
-        self.rng = np.random.default_rng(0)
-
-    def reset(self, rules: Any, episode_seed: int) -> None:
-        self.rng = np.random.default_rng([episode_seed, 0x1EA2])
-
-    def act(self, state: Any, obs: np.ndarray, mask: np.ndarray) -> np.ndarray:
-        probs = action_probabilities(self.policy, obs, mask)
-        if self.deterministic:
-            return probs.argmax(axis=1).astype(np.int64)
-        pick = (probs.cumsum(axis=1) < self.rng.random((len(probs), 1))).sum(axis=1)
-        last_valid = mask.shape[1] - 1 - np.argmax(mask[:, ::-1] > 0, axis=1)  # if rounding leaves u > sum(p)
-        return np.minimum(pick, last_valid).astype(np.int64)
-
-
-def action_probabilities(policy: Any, obs: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """float[N, A]: the masked policy's action probabilities (exactly 0 where masked)."""
-    policy.set_training_mode(False)
-    tensor, _ = policy.obs_to_tensor({"observation": obs, "action_mask": mask})
-    with torch.no_grad():
-        dist = policy.get_distribution(tensor, action_masks=mask)
-    return dist.distribution.probs.cpu().numpy()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -192,11 +126,11 @@ def evaluate(
     episodes = []
     for seed in config.seeds:
         chosen = np.unique(np.asarray(learned_seats(seed, n), dtype=np.int64))
-        others = ScriptedController(expert) if chosen.size < n else None
-        controller.reset(core.rules, seed)
-        if others is not None:
-            others.reset(core.rules, seed)
-        report = _play(env, seed, controller, others, chosen)
+        player: Controller = controller
+        if chosen.size < n:  # mixed control: the scripted expert drives the other seats
+            player = MixedController(controller, ScriptedController(expert), learned_seats)
+        player.reset(core.rules, seed)
+        report = _play(env, seed, player)
         row = dataclasses.asdict(report)
         per_seat = np.asarray(row.pop("daily_return_per_seat"), dtype=np.float64)
         row["controller_return"] = float(per_seat[chosen].mean())
@@ -208,22 +142,13 @@ def evaluate(
     return EvalResult(kpis, float(np.mean([e["controller_return"] for e in episodes])), tuple(episodes))
 
 
-def _play(env: Any, seed: int, controller: Controller, others: Controller | None, chosen: np.ndarray) -> Any:
+def _play(env: Any, seed: int, controller: Controller) -> Any:
     core = env.unwrapped
-    n, size = len(env.possible_agents), core.layout.size
+    n = len(env.possible_agents)
     tracker = KpiTracker(n)
     obs_dict, _ = env.reset(seed=seed)
     while env.agents:
-        obs = np.zeros((n, size), dtype=np.float32)
-        for agent, o in obs_dict.items():
-            obs[core.seat_index[agent]] = o["observation"]
-        mask = core.action_masks()
-        actions = controller.act(core.world, obs, mask)
-        if others is not None:
-            mixed = others.act(core.world, obs, mask)
-            mixed[chosen] = actions[chosen]
-            actions = mixed
-        obs_dict, rewards, _, _, _ = env.step({a: int(actions[core.seat_index[a]]) for a in env.agents})
+        obs_dict, rewards, _, _, _ = env.step(drive(controller, env, obs_dict))
         guarded = np.zeros(n, dtype=np.float64)
         for agent, r in rewards.items():
             guarded[core.seat_index[agent]] = r

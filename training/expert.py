@@ -1,43 +1,14 @@
-"""The expert protocol: how training drives a scripted expert, in one place.
+"""Training plays the option action space: :func:`check_option_mode` is where it says so.
 
-Capture records the expert, the VecEnv and the evaluation let it drive the seats the
-learner does not, and all three talk to it the same way: an :data:`ExpertFactory` builds
-one :class:`Expert` per episode from the town's rules and the episode seed, and
-:func:`expert_actions` asks it for one option per seat. The expert and the policy play
-the option action space; :func:`check_option_mode` is where training says so.
+The expert protocol itself (:class:`~townlet_env.controllers.Expert`, ``ExpertFactory``,
+``expert_actions``, ``scripted_expert``) lives with the controllers in
+:mod:`townlet_env.controllers`, since ``townlet serve`` and ``townlet soak`` drive the
+expert too; capture, the VecEnv and the evaluation import it from there.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Protocol
-
-import numpy as np
-
 from townlet_env.config import TownConfig
-from townlet_env.scripted import ScriptedExpert
-from townlet_env.world.rules import Rules
-from townlet_env.world.state import WorldState
-
-
-class Expert(Protocol):
-    """One valid option per seat for the whole town, like :class:`townlet_env.scripted.ScriptedExpert`."""
-
-    def act(self, state: WorldState, mask: np.ndarray) -> np.ndarray: ...
-
-
-#: ``(rules, episode_seed) -> expert``: one fresh expert per episode.
-ExpertFactory = Callable[[Rules, int], Expert]
-
-
-def scripted_expert(rules: Rules, seed: int) -> Expert:
-    """The project's scripted expert (``townlet_env.scripted.ScriptedExpert``)."""
-    return ScriptedExpert(rules, seed=seed)
-
-
-def expert_actions(expert: Expert, state: WorldState, mask: np.ndarray) -> np.ndarray:
-    """int64[N]: the expert's action for every seat under ``mask`` (int8[N, A])."""
-    return np.asarray(expert.act(state, mask), dtype=np.int64)
 
 
 def check_option_mode(config: TownConfig, where: str) -> None:

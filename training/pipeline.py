@@ -24,12 +24,14 @@ from stable_baselines3.common.callbacks import BaseCallback
 
 import townlet_env
 from townlet_env.atomic import write_json_atomic
+from townlet_env.controllers import Controller, ScriptedController
 from training import anneal as anneal_lib
 from training.bc import train_bc
 from training.capture import capture
 from training.datasets import sha256_file
-from training.evaluate import Controller, LearnedController, Scores, ScriptedController, score_against_baselines
+from training.evaluate import Scores, score_against_baselines
 from training.experiment import ExperimentConfig, StageName, load_experiment
+from training.learned import LearnedController
 from training.ppo import learn, load_checkpoint
 from training.stage_results import AnnealSummary, BCSummary, CaptureSummary
 from training.tracking import Tracker

@@ -38,10 +38,8 @@ import numpy as np
 from stable_baselines3.common.vec_env import VecEnv
 from stable_baselines3.common.vec_env.base_vec_env import VecEnvIndices
 
-from training.expert import Expert, ExpertFactory, expert_actions, scripted_expert
+from townlet_env.controllers import Expert, ExpertFactory, SeatChooser, expert_actions, scripted_expert
 
-#: ``(episode_seed, n_seats) -> learned seat ids``.
-SeatChooser = Callable[[int, int], Sequence[int]]
 TownObs = dict[str, np.ndarray]  # {"observation": float32[n, D], "action_mask": int8[n, A]}
 TownStep = tuple[TownObs, np.ndarray, np.ndarray, list[dict[str, Any]]]
 

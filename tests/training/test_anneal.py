@@ -122,7 +122,7 @@ def test_sabotaged_stage_is_rolled_back_and_the_share_held(tmp_path: Path) -> No
 
 
 def test_real_ppo_stages_run_end_to_end(tmp_path: Path) -> None:
-    from training.expert import scripted_expert
+    from townlet_env.controllers import scripted_expert
 
     cfg = AnnealConfig(
         shares=(0.5, 1.0),

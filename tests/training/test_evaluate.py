@@ -12,17 +12,16 @@ import pytest
 pytest.importorskip("stable_baselines3")
 
 import townlet_env
+from townlet_env.controllers import RandomController, ScriptedController
 from training.evaluate import (
     HELD_OUT_SEED,
     EvalConfig,
-    LearnedController,
-    RandomController,
     Scores,
-    ScriptedController,
     evaluate,
     normalised_score,
     score_against_baselines,
 )
+from training.learned import LearnedController
 
 pytestmark = pytest.mark.train
 

@@ -204,12 +204,11 @@ def kill(env: Any, a: AgentArgs, console: Any) -> Plan:
 
 
 def _evict(env: Any, i: int) -> str:
-    """End seat ``i``'s identity the way the lifecycle ends an eviction; returns the identity ended."""
-    w = env.world
-    reasons = np.zeros(w.n_agents, dtype=np.int8)
-    reasons[i] = lifecycle.EVICTED
+    """End seat ``i``'s identity the way the lifecycle ends an eviction (the env reports it in
+    the next step as that tick's death); returns the identity ended.
+    """
     identity = env.identity(i)
-    lifecycle.end_identities(w, env.rules, np.array([i]), reasons, EventLog())
+    env.end_identity(i, lifecycle.EVICTED)
     return identity
 
 

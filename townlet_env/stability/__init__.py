@@ -73,7 +73,9 @@ class StabilityMonitor:
     def __init__(self, env: Any, config: StabilityConfig | None = None) -> None:
         town = env.unwrapped
         self.config = config if config is not None else town.config.stability
-        self.analyzers = build_analyzers(self.config, town)
+        #: The thresholds in force: ``config`` scaled to the town's seat count (``for_seats``).
+        self.thresholds = self.config.for_seats(town.world.n_agents)
+        self.analyzers = build_analyzers(self.thresholds, town)
         self._allowed = frozenset(self.config.allowed_alerts)
         self.alerts: tuple[Alert, ...] = ()
         self.pass_streak = 0
@@ -140,7 +142,7 @@ class StabilityMonitor:
             "tick": self._tick,
             "metrics": values,
             "alerts": [asdict(a) for a in self.alerts],
-            "thresholds": self.config.model_dump(mode="json"),
+            "thresholds": self.thresholds.model_dump(mode="json"),
             "window": {
                 "window_ticks": self.config.window_ticks,
                 "index": self._windows,

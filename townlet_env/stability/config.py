@@ -7,10 +7,20 @@ it has no need below 0.3, reward variance about 3e-5 (1,000-tick window), an opt
 switch rate about 0.04 per seat-tick (600-tick window), no queue conflict, waits of at
 most 24 ticks, rivalry at most 0.3, no late or absent shift, at most 12 affordance
 failures (cancellations included) in 60 ticks, and no pending exit.
+
+Counts that grow with the population scale with the seat count ``n`` against
+``reference_seats`` (R, default 8), never below the configured value:
+``limit(n) = ceil(base * max(1, n / R) ** p)``, with ``p = 1`` for starvation incidents,
+queue conflicts per tick, rivalry events, late shifts and the exit-queue limit (each seat
+adds its own), and ``p = 2`` for long queue waits: the map's objects do not grow with the
+town, so a queue gets longer *and* each waiter waits longer (at 16 seats the scripted
+expert's healthy runs reach 5 long waits, against 0 at 8 and 12). Affordance failures
+are already per seat. :meth:`StabilityConfig.for_seats` applies the rule.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -110,6 +120,7 @@ class StabilityConfig(_Strict):
     """The stability monitor (``townlet_env.stability``): analyzers and evaluation windows."""
 
     window_ticks: int = Field(1000, ge=1, description="ticks per evaluation window")
+    reference_seats: int = Field(8, ge=1, description="seat count the count thresholds are set for; see for_seats")
     allowed_alerts: tuple[AlertKind, ...] = Field((), description="alert kinds that do not fail a window")
     required_passes: int = Field(2, ge=1, description="consecutive passed windows that make a candidate ready")
     history: int = Field(50, ge=1, le=10_000, description="window results kept")
@@ -121,3 +132,33 @@ class StabilityConfig(_Strict):
     lateness: LatenessConfig = Field(default_factory=LatenessConfig)
     affordance_fail: AffordanceFailConfig = Field(default_factory=AffordanceFailConfig)
     exit_backlog: ExitBacklogConfig = Field(default_factory=ExitBacklogConfig)
+
+    def for_seats(self, n_seats: int) -> StabilityConfig:
+        """These thresholds for a town of ``n_seats`` (the module docstring's rule).
+
+        ``limit(n) = ceil(base * max(1, n / reference_seats) ** p)``: ``p = 2`` for long
+        queue waits, ``p = 1`` for the other counts; a town no larger than
+        ``reference_seats`` keeps the configured values.
+        """
+        scale = max(1.0, n_seats / self.reference_seats)
+
+        def grow(base: int, power: int = 1) -> int:
+            return math.ceil(base * scale**power)
+
+        queue = self.queue_fairness
+        return self.model_copy(
+            update={
+                "starvation": self.starvation.model_copy(update={"max_incidents": grow(self.starvation.max_incidents)}),
+                "queue_fairness": queue.model_copy(
+                    update={
+                        "max_conflicts_per_tick": grow(queue.max_conflicts_per_tick),
+                        "max_long_waits": grow(queue.max_long_waits, 2),
+                    }
+                ),
+                "rivalry": self.rivalry.model_copy(update={"max_events": grow(self.rivalry.max_events)}),
+                "lateness": self.lateness.model_copy(update={"max_late_shifts": grow(self.lateness.max_late_shifts)}),
+                "exit_backlog": self.exit_backlog.model_copy(
+                    update={"queue_limit": grow(self.exit_backlog.queue_limit)}
+                ),
+            }
+        )
