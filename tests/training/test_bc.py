@@ -25,7 +25,8 @@ from training.policy import PolicyArch, load_into, make_policy, policy_kwargs  #
 pytestmark = pytest.mark.train
 th.set_num_threads(1)
 
-# CI-sized: 20k training decision points, 3 epochs (2 no longer beat the keep-current baseline once the town got contention) (the full figure comes from `python -m training.bc`).
+# CI-sized: 20k training decision points, 3 epochs (2 no longer beat the keep-current
+# baseline once the town got contention); the full figure comes from `python -m training.bc`.
 SMALL = BCConfig(epochs=3, max_train_samples=20_000, seed=0)
 
 
