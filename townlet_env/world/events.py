@@ -46,6 +46,16 @@ class EventKind(IntEnum):
     DEPARTURE = 28  #: the resident at seat ``agent`` left town
 
 
+class PerturbationKind(IntEnum):
+    """Kinds of perturbation (the ``value`` of PERTURBATION_START/END events)"""
+
+    PRICE_SPIKE = 1
+    POWER_OUTAGE = 2
+    WATER_OUTAGE = 3
+    ARRANGED_MEET = 4
+    CITY_EVENT = 5
+
+
 class RelEvent(IntEnum):
     """Relationship event types (keys of ``relationships.events`` in the config)."""
 
