@@ -16,6 +16,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from townlet_env.perturbations.config import PerturbationConfig
 from townlet_env.stability.config import StabilityConfig
 from townlet_env.yamlfile import read_mapping, validate
 
@@ -240,6 +241,12 @@ class TownConfig(Strict):
     options: OptionConfig = Field(default_factory=OptionConfig)
     features: FeatureFlags = Field(default_factory=FeatureFlags)
     stability: StabilityConfig = Field(default_factory=StabilityConfig)
+    perturbations: PerturbationConfig = Field(default_factory=PerturbationConfig)
+
+    @model_validator(mode="after")
+    def _check_perturbations(self) -> TownConfig:
+        self.perturbations.check_prices(self.economy.prices)
+        return self
 
     def map_path(self) -> Path:
         """The ASCII map file: a shipped map name, or a path to a ``.txt`` file."""
@@ -255,8 +262,10 @@ class TownConfig(Strict):
 
         The ``stability`` section is left out: its thresholds decide when operators are
         alerted, not what the town does, so retuning them keeps snapshots and datasets valid.
+        So is a disabled ``perturbations`` section, which changes nothing either.
         """
-        values = self.model_dump(mode="json", exclude={"stability"})
+        skip = {"stability"} if self.perturbations.enabled else {"stability", "perturbations"}
+        values = self.model_dump(mode="json", exclude=skip)
         digest = hashlib.sha256(json.dumps(values, sort_keys=True).encode())
         digest.update(self.map_path().read_bytes())
         digest.update(self.manifest_path().read_bytes())

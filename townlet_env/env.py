@@ -21,6 +21,7 @@ from pettingzoo import ParallelEnv
 
 from townlet_env.actions import N_OPTIONS, N_PRIMITIVES
 from townlet_env.attachments import Attachments
+from townlet_env.perturbations.scheduler import NAME, PerturbationScheduler
 from townlet_env.config import TownConfig, make_config
 from townlet_env.observations.variants import Variant
 from townlet_env.render import render_ansi, render_rgb
@@ -77,6 +78,8 @@ class TownletParallelEnv(ParallelEnv):
         self._mask = np.zeros((n, self.n_actions), dtype=np.int8)
         self.last_rewards = np.zeros(n, dtype=np.float32)  # the engine's totals (before the guard)
         self.attachments = Attachments()  # ops components and their per-tick hooks
+        if self.config.perturbations.enabled:  # first, so later components see its events
+            self.attachments.attach(NAME, PerturbationScheduler(self))
 
     def observation_space(self, agent: str) -> spaces.Space:
         return self._obs_space

@@ -72,6 +72,7 @@ class WorldState:
     price_factor: np.ndarray  # float32[A] multiplier on each affordance's price (price spikes)
     out_of_service: np.ndarray  # bool[M] object closed by an outage: nobody queues for or starts it
     paid: np.ndarray  # float32[N] what the running affordance cost at its start (refunded by outages)
+    meet_partner: np.ndarray  # int32[N] the seat an arranged meet asks this one to meet (-1 none)
     exits_held_until: int  # no identity ends before this tick (city events and their grace)
 
     n_agents: int = field(init=False, repr=False)  # seats; a plain attribute, read on every hot path
@@ -172,5 +173,6 @@ def new_state(rules: Rules, n_agents: int, rng: np.random.Generator) -> WorldSta
         price_factor=np.ones(len(rules.aff_type), np.float32),
         out_of_service=np.zeros(n_obj, bool),
         paid=np.zeros(n_agents, np.float32),
+        meet_partner=np.full(n_agents, -1, i32),
         exits_held_until=0,
     )
