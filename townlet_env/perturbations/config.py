@@ -61,12 +61,16 @@ class OutageConfig(KindConfig):
     share: float = Field(0.5, gt=0.0, le=1.0, description="share of those objects that fail (rounded up)")
 
 
-def _power() -> OutageConfig:
-    return OutageConfig(object_types=("stove",))
+class PowerOutageConfig(OutageConfig):
+    """A power outage: stoves go cold (the fridges keep their stock)."""
+
+    object_types: tuple[str, ...] = Field(("stove",), min_length=1)
 
 
-def _water() -> OutageConfig:
-    return OutageConfig(object_types=("shower",))
+class WaterOutageConfig(OutageConfig):
+    """A water outage: showers run dry."""
+
+    object_types: tuple[str, ...] = Field(("shower",), min_length=1)
 
 
 class MeetConfig(KindConfig):
@@ -100,8 +104,8 @@ class PerturbationConfig(_Strict):
     exit_grace_ticks: int = Field(60, ge=0, le=DAY, description="exits stay held this long after a city event")
     jitter: float = Field(0.5, ge=0.0, lt=1.0, description="gaps are (1 +- jitter) / per_day days")
     price_spike: PriceSpikeConfig = Field(default_factory=PriceSpikeConfig)
-    power_outage: OutageConfig = Field(default_factory=_power)
-    water_outage: OutageConfig = Field(default_factory=_water)
+    power_outage: PowerOutageConfig = Field(default_factory=PowerOutageConfig)
+    water_outage: WaterOutageConfig = Field(default_factory=WaterOutageConfig)
     arranged_meet: MeetConfig = Field(default_factory=MeetConfig)
     city_event: CityEventConfig = Field(default_factory=CityEventConfig)
 
