@@ -72,6 +72,7 @@ class PerturbationScheduler:
         self.last_start = -(10**9)
         self.starts: list[tuple[int, int]] = []  #: (tick, kind) of starts within the window
         self.fired = dict.fromkeys(KIND_NAMES, 0)
+        self.stats = dict.fromkeys(("refunded", "waiters_released", "rerouted", "meets_met"), 0)
         self.next_id = 1
         self.next_at: dict[str, float | None] = {}
         for name, sec in self.cfg.kinds().items():
@@ -113,6 +114,7 @@ class PerturbationScheduler:
             where = effects.meeting_place(world, env.rules, pair, places, meet.radius)
             if where >= 0:
                 act.met_at = where
+                self.stats["meets_met"] += 1
                 effects.meet_bonus(world, env.rules, pair, meet.bonus, self._log)
                 self._finish(act, tick)
         if self._log.events:
@@ -159,6 +161,8 @@ class PerturbationScheduler:
         self.starts.append((tick, int(req.kind)))
         self.last_start = tick
         self.fired[name] += 1
+        for key in ("refunded", "waiters_released", "rerouted"):
+            self.stats[key] += int(detail.get(key, 0))
         self.kind_ready_at[name] = act.end + kinds.section(cfg, req.kind).cooldown_ticks
         for t in act.targets:
             self.counts[t] += 1
@@ -256,6 +260,7 @@ class PerturbationScheduler:
                           "agents": self.agent_ready_at.tolist()},  # fmt: skip
             "targeted": self.counts.tolist(),
             "fired": dict(self.fired),
+            "stats": dict(self.stats),
         }
 
     def state_dict(self) -> dict[str, Any]:
@@ -282,6 +287,7 @@ class PerturbationScheduler:
         self.last_start = int(state["last_start"])
         self.starts = [(int(t), int(k)) for t, k in state["starts"]]
         self.fired = {str(k): int(v) for k, v in state["fired"].items()}
+        self.stats = {str(k): int(v) for k, v in state["stats"].items()}
         self.next_at = {str(k): (None if v is None else float(v)) for k, v in state["next_at"].items()}
         self.next_id = int(state["next_id"])
         self._log.events = [Event(int(t), EventKind(int(k)), int(a), int(o), int(m), float(v))
