@@ -81,6 +81,7 @@ def test_a_price_spike_changes_what_agents_pay() -> None:
     assert free.sum() >= 4 and env.unwrapped.action_masks()[free, Option.EAT].sum() == 0
     sched.end(started["id"])
     assert (w.price_factor == 1.0).all()
+    env.unwrapped.refresh_action_masks()
     assert env.unwrapped.action_masks()[free, Option.EAT].all()
 
 
@@ -98,6 +99,7 @@ def test_an_outage_refunds_users_releases_queues_and_ends_cleanly() -> None:
     assert w.wallet[user] == pytest.approx(wallet + paid)
     assert w.running[user] == -1 and w.holder[shower] == -1 and w.out_of_service[shower]
     assert not np.isin(w.waiting, done["objects"]).any()
+    env.unwrapped.refresh_action_masks()
     assert env.unwrapped.action_masks()[:, Option.WASH].sum() == 0
     for _ in range(60):
         env.step(expert.act_dict(env))

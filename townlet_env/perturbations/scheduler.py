@@ -12,7 +12,9 @@ bucket (:mod:`townlet_env.perturbations.fairness`); when no fair pair is free, i
 After each tick (``after_step``) it checks arranged meets (a pair within ``radius`` of one
 object of the meeting place has met: a tie bonus, and the meet ends), and appends its
 events (``PERTURBATION_START``/``END``, and the ``AFFORDANCE_FAIL`` of released users) to
-``env.last_events``. It is attached first (by the env, when ``perturbations.enabled``),
+``env.last_events``. The action masks follow at the end of the tick, as for any change
+of the world (a caller that starts one between ticks and wants the current masks to show
+it calls ``env.refresh_action_masks()``). It is attached first (by the env, when ``perturbations.enabled``),
 so the other components see those events. Its RNG is seeded from the world's RNG state at
 each reset (so from the reset seed) without drawing from it.
 """
@@ -170,7 +172,6 @@ class PerturbationScheduler:
         first = act.objects[0] if act.objects else -1
         agent, other = (act.targets + [-1, -1])[:2]
         self._log.emit(EventKind.PERTURBATION_START, agent, other=other, obj=first, value=int(req.kind))
-        env.refresh_action_masks()
         return {"id": act.id, **act.to_json(), **detail}
 
     def _finish(self, act: Active, tick: int) -> None:
@@ -186,7 +187,6 @@ class PerturbationScheduler:
         obj = act.met_at if kind == PerturbationKind.ARRANGED_MEET else (act.objects[0] if act.objects else -1)
         agent, other = (act.targets + [-1, -1])[:2]
         self._log.emit(EventKind.PERTURBATION_END, agent, other=other, obj=obj, value=int(kind))
-        env.refresh_action_masks()
 
     # --- by hand ---------------------------------------------------------------------
     def request(
