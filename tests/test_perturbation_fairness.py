@@ -9,9 +9,7 @@ from hypothesis import strategies as st
 
 from townlet_env.perturbations.fairness import gini, pick_targets
 
-rounds = st.lists(
-    st.tuples(st.integers(0, 2**16), st.integers(0, 2**16), st.integers(1, 3)), min_size=1, max_size=60
-)
+rounds = st.lists(st.tuples(st.integers(0, 2**16), st.integers(0, 2**16), st.integers(1, 3)), min_size=1, max_size=60)
 
 
 @settings(max_examples=200, deadline=None)

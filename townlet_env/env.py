@@ -21,9 +21,9 @@ from pettingzoo import ParallelEnv
 
 from townlet_env.actions import N_OPTIONS, N_PRIMITIVES
 from townlet_env.attachments import Attachments
-from townlet_env.perturbations.scheduler import NAME, PerturbationScheduler
 from townlet_env.config import TownConfig, make_config
 from townlet_env.observations.variants import Variant
+from townlet_env.perturbations.scheduler import NAME, PerturbationScheduler
 from townlet_env.render import render_ansi, render_rgb
 from townlet_env.rewards.engine import TERMS, reward_terms
 from townlet_env.snapshots.state import rng_from_state, rng_state

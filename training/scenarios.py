@@ -104,7 +104,7 @@ def _outage_town(base: TownConfig) -> dict[str, Any]:
 
 
 class OutageHook:
-    """"Outage mid-use": the town's real water (or power) outage, started while someone uses it.
+    """The "outage mid-use" scenario: the town's real water (or power) outage, started while someone uses it.
 
     The outage starts at the first tick at or after ``earliest`` on which somebody is
     using (or queueing for) an object the outage closes, or at ``latest`` if nobody does,

@@ -37,8 +37,8 @@ class KindConfig(_Strict):
 class PriceSpikeConfig(KindConfig):
     """Prices of one economy key are multiplied by ``magnitude`` for the duration."""
 
-    per_day: float = Field(1.0, ge=0.0, le=24.0)
-    duration: tuple[int, int] = (90, 240)
+    per_day: float = Field(1.0, ge=0.0, le=24.0, description="scheduled firings per sim day (0: by hand only)")
+    duration: tuple[int, int] = Field((90, 240), description="ticks, drawn uniformly from [low, high]")
     magnitude: tuple[float, float] = Field((1.3, 2.0), description="price multiplier, drawn from [low, high]")
     keys: tuple[str, ...] = Field(("meal", "ingredients", "shower"), min_length=1, description="economy.prices keys")
 
@@ -53,10 +53,10 @@ class PriceSpikeConfig(KindConfig):
 class OutageConfig(KindConfig):
     """A share of the objects of ``object_types`` go out of service for the duration."""
 
-    per_day: float = Field(0.5, ge=0.0, le=24.0)
-    duration: tuple[int, int] = (30, 90)
-    cooldown_ticks: int = Field(480, ge=0, le=30 * DAY)
-    max_per_window: int = Field(1, ge=1, le=1000)
+    per_day: float = Field(0.5, ge=0.0, le=24.0, description="scheduled firings per sim day (0: by hand only)")
+    duration: tuple[int, int] = Field((30, 90), description="ticks, drawn uniformly from [low, high]")
+    cooldown_ticks: int = Field(480, ge=0, le=30 * DAY, description="after one ends, the next of this kind waits")
+    max_per_window: int = Field(1, ge=1, le=1000, description="starts of this kind per window_ticks")
     object_types: tuple[str, ...] = Field(min_length=1, description="manifest object types the utility feeds")
     share: float = Field(0.5, gt=0.0, le=1.0, description="share of those objects that fail (rounded up)")
 
@@ -64,20 +64,20 @@ class OutageConfig(KindConfig):
 class PowerOutageConfig(OutageConfig):
     """A power outage: stoves go cold (the fridges keep their stock)."""
 
-    object_types: tuple[str, ...] = Field(("stove",), min_length=1)
+    object_types: tuple[str, ...] = Field(("stove",), min_length=1, description="manifest object types it closes")
 
 
 class WaterOutageConfig(OutageConfig):
     """A water outage: showers run dry."""
 
-    object_types: tuple[str, ...] = Field(("shower",), min_length=1)
+    object_types: tuple[str, ...] = Field(("shower",), min_length=1, description="manifest object types it closes")
 
 
 class MeetConfig(KindConfig):
     """Two agents are asked to meet at an object of type ``place`` within the duration."""
 
-    per_day: float = Field(1.0, ge=0.0, le=24.0)
-    duration: tuple[int, int] = (240, 480)  # long enough to span some free time of both
+    per_day: float = Field(1.0, ge=0.0, le=24.0, description="scheduled firings per sim day (0: by hand only)")
+    duration: tuple[int, int] = Field((240, 480), description="ticks; long enough to span some free time of both")
     place: str = Field("fridge", description="manifest object type where they meet")
     radius: int = Field(3, ge=0, le=16, description="both within this many tiles of one such object")
     bonus: float = Field(2.0, ge=0.0, le=10.0, description="scale of the chat_success tie event when they meet")
@@ -86,15 +86,15 @@ class MeetConfig(KindConfig):
 class CityEventConfig(KindConfig):
     """A town-wide event (a festival): no identity ends while it runs and for a grace after."""
 
-    per_day: float = Field(0.25, ge=0.0, le=24.0)
-    cooldown_ticks: int = Field(720, ge=0, le=30 * DAY)
-    max_per_window: int = Field(1, ge=1, le=1000)
+    per_day: float = Field(0.25, ge=0.0, le=24.0, description="scheduled firings per sim day (0: by hand only)")
+    cooldown_ticks: int = Field(720, ge=0, le=30 * DAY, description="after one ends, the next of this kind waits")
+    max_per_window: int = Field(1, ge=1, le=1000, description="starts of this kind per window_ticks")
 
 
 class PerturbationConfig(_Strict):
     """The scheduler: kinds, and the limits that keep perturbations rare, spread and fair."""
 
-    enabled: bool = False
+    enabled: bool = Field(False, description="attach the scheduler (off: the town runs as without this section)")
     max_concurrent: int = Field(2, ge=1, le=16, description="perturbations active at once")
     stagger_ticks: int = Field(10, ge=0, le=DAY, description="least gap between two starts")
     global_cooldown_ticks: int = Field(30, ge=0, le=DAY, description="after any ends, none starts for this long")

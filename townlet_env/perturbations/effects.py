@@ -56,9 +56,7 @@ def close_objects(state: WorldState, rules: Rules, objs: np.ndarray, log: EventL
     state.out_of_service[objs] = True
     using = np.isin(state.using, objs) & (state.running >= 0)
     queued = np.isin(state.waiting, objs)
-    walking = (
-        np.isin(state.target, objs) & np.isin(state.option, _CHORES) & (state.running < 0) & (state.waiting < 0)
-    )
+    walking = np.isin(state.target, objs) & np.isin(state.option, _CHORES) & (state.running < 0) & (state.waiting < 0)
     users = np.flatnonzero(using)
     refund = state.paid[users].copy()
     state.wallet[users] += refund

@@ -170,7 +170,7 @@ class PerturbationScheduler:
             self.counts[t] += 1
             self.agent_ready_at[t] = act.end + cfg.agent_cooldown_ticks
         first = act.objects[0] if act.objects else -1
-        agent, other = (act.targets + [-1, -1])[:2]
+        agent, other = [*act.targets, -1, -1][:2]
         self._log.emit(EventKind.PERTURBATION_START, agent, other=other, obj=first, value=int(req.kind))
         return {"id": act.id, **act.to_json(), **detail}
 
@@ -185,7 +185,7 @@ class PerturbationScheduler:
         for t in act.targets:
             self.agent_ready_at[t] = tick + cfg.agent_cooldown_ticks
         obj = act.met_at if kind == PerturbationKind.ARRANGED_MEET else (act.objects[0] if act.objects else -1)
-        agent, other = (act.targets + [-1, -1])[:2]
+        agent, other = [*act.targets, -1, -1][:2]
         self._log.emit(EventKind.PERTURBATION_END, agent, other=other, obj=obj, value=int(kind))
 
     # --- by hand ---------------------------------------------------------------------
@@ -256,8 +256,11 @@ class PerturbationScheduler:
         return {
             "active": [a.to_json() for a in self.active],
             "next_at": {k: (None if v is None else round(v, 1)) for k, v in self.next_at.items()},
-            "cooldowns": {"kinds": dict(self.kind_ready_at), "global": self.global_ready_at,
-                          "agents": self.agent_ready_at.tolist()},  # fmt: skip
+            "cooldowns": {
+                "kinds": dict(self.kind_ready_at),
+                "global": self.global_ready_at,
+                "agents": self.agent_ready_at.tolist(),
+            },
             "targeted": self.counts.tolist(),
             "fired": dict(self.fired),
             "stats": dict(self.stats),

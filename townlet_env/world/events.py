@@ -47,7 +47,7 @@ class EventKind(IntEnum):
 
 
 class PerturbationKind(IntEnum):
-    """Kinds of perturbation (the ``value`` of PERTURBATION_START/END events)"""
+    """Kinds of perturbation (the ``value`` of PERTURBATION_START/END events)."""
 
     PRICE_SPIKE = 1
     POWER_OUTAGE = 2
