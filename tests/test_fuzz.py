@@ -129,13 +129,14 @@ BUSY_PERTURBATIONS = {
 @pytest.mark.parametrize("mode", ["option", "primitive"])
 def test_fuzz_with_perturbations_leaves_no_stuck_reservation(rollout: Any, mode: str) -> None:
     par = townlet_env.parallel_env(
-        map="small", num_agents=8, action_mode=mode, max_ticks=1_500, perturbations=BUSY_PERTURBATIONS
+        map="small", num_agents=8, action_mode=mode, max_ticks=3_000, perturbations=BUSY_PERTURBATIONS
     )
     check = fuzz(par, 3_000, rollout, seed=14)
-    sched = par.unwrapped.attachments.get("perturbations")
-    assert sched.fired["power_outage"] > 3 and sched.fired["water_outage"] > 3, sched.fired
-    assert sched.stats["refunded"] + sched.stats["waiters_released"] > 0, "no outage hit a user or a queue"
+    sched = par.unwrapped.attachments.get("perturbations")  # one episode: its counts cover the run
+    assert sched.fired["power_outage"] > 6 and sched.fired["water_outage"] > 6, sched.fired
     assert check.closed_seen > 0
+    if mode == "option":  # random primitive walkers rarely reach an object; option agents do
+        assert sched.stats["refunded"] + sched.stats["waiters_released"] > 0, "no outage hit a user or a queue"
 
 
 def test_fuzz_primitive_mode(rollout: Any) -> None:
