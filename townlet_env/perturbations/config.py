@@ -102,7 +102,7 @@ class PerturbationConfig(_Strict):
     max_per_window: int = Field(6, ge=1, le=1000, description="starts of all kinds per window")
     agent_cooldown_ticks: int = Field(720, ge=0, le=30 * DAY, description="a targeted agent rests this long")
     exit_grace_ticks: int = Field(60, ge=0, le=DAY, description="exits stay held this long after a city event")
-    jitter: float = Field(0.3, ge=0.0, lt=1.0, description="gaps are (1 +- jitter) / per_day days")
+    jitter: float = Field(0.3, ge=0.0, lt=1.0, description="firings fall within +-jitter/2 gaps of their grid")
     price_spike: PriceSpikeConfig = Field(default_factory=PriceSpikeConfig)
     power_outage: PowerOutageConfig = Field(default_factory=PowerOutageConfig)
     water_outage: WaterOutageConfig = Field(default_factory=WaterOutageConfig)

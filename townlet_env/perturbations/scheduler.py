@@ -4,9 +4,10 @@ Each tick (``before_step``) it ends the perturbations whose time is up, then sta
 most one due perturbation, if the limits allow: at most ``max_concurrent`` at once, none
 within ``stagger_ticks`` of the last start or ``global_cooldown_ticks`` of the last end,
 the kind's own cooldown (counted from its end) over, and the window caps (per kind and
-overall) not reached. Each kind is due on a jittered timetable: gaps of ``(1 +- jitter) /
-per_day`` days, anchored to the timetable rather than to when it last fired, so a start
-delayed by a limit does not lower the rate. An arranged meet picks its pair by fairness
+overall) not reached. Each kind is due on a jittered grid: its k-th firing is due at
+``anchor + (k + u) / per_day`` days with ``u`` uniform in ``+-jitter/2`` and the anchor
+uniform within the first gap, so a start delayed by a limit does not lower the rate and
+the count over many days stays within one of ``per_day x days``. An arranged meet picks its pair by fairness
 bucket (:mod:`townlet_env.perturbations.fairness`); when no fair pair is free, it waits.
 
 After each tick (``after_step``) it checks arranged meets (a pair within ``radius`` of one
@@ -27,11 +28,11 @@ from typing import Any
 
 import numpy as np
 
-from townlet_env.perturbations import effects, kinds
+from townlet_env.perturbations import effects, kinds, persist
 from townlet_env.perturbations.config import DAY, PerturbationConfig
 from townlet_env.perturbations.fairness import pick_targets
 from townlet_env.perturbations.kinds import KIND_NAMES, Active, PerturbationError, Request
-from townlet_env.world.events import Event, EventKind, EventLog, PerturbationKind
+from townlet_env.world.events import EventKind, EventLog, PerturbationKind
 
 NAME = "perturbations"  #: the attachment name
 _SALT = 0x7E57  # keeps the scheduler's stream apart from others seeded from the same state
@@ -58,7 +59,7 @@ class PerturbationScheduler:
         self.env = env
         self.cfg = config if config is not None else env.config.perturbations
         kinds.check_manifest(self.cfg, env.rules)
-        self._log = EventLog()
+        self.log = EventLog()  #: events of this tick not yet handed to ``env.last_events``
         self._restart()
 
     # --- lifecycle hooks -------------------------------------------------------------
@@ -77,16 +78,19 @@ class PerturbationScheduler:
         self.stats = dict.fromkeys(("refunded", "waiters_released", "rerouted", "meets_met"), 0)
         self.next_id = 1
         self.next_at: dict[str, float | None] = {}
+        self.anchor: dict[str, float] = {}
+        self.slot = dict.fromkeys(KIND_NAMES, 0)
         for name, sec in self.cfg.kinds().items():
-            self.next_at[name] = tick + float(self.rng.uniform(0.0, DAY / sec.per_day)) if sec.per_day > 0 else None
-        self._log.events = []
+            self.anchor[name] = tick + float(self.rng.uniform(0.0, DAY / sec.per_day)) if sec.per_day > 0 else 0.0
+            self.next_at[name] = self._due(name)
+        self.log.events = []
 
     def after_reset(self, env: Any) -> None:
         self._restart()
 
     def before_step(self, env: Any, actions: np.ndarray) -> None:
         tick = int(env.world.tick)
-        self._log.tick = tick
+        self.log.tick = tick
         for act in [a for a in self.active if a.end <= tick]:
             self._finish(act, tick)
         self.starts = [s for s in self.starts if s[0] > tick - self.cfg.window_ticks]
@@ -97,15 +101,22 @@ class PerturbationScheduler:
             req = self._scheduled_request(KIND_NAMES[name], tick)
             if req is not None:
                 self._start(req, tick)
-                sec = self.cfg.kinds()[name]
-                gap = DAY / sec.per_day * self.rng.uniform(1.0 - self.cfg.jitter, 1.0 + self.cfg.jitter)
-                self.next_at[name] = float(self.next_at[name] or tick) + float(gap)
+                self.slot[name] += 1
+                self.next_at[name] = self._due(name)
                 return
+
+    def _due(self, name: str) -> float | None:
+        """When firing ``slot[name]`` of kind ``name`` is due on its jittered grid (None: off)."""
+        per_day = self.cfg.kinds()[name].per_day
+        if per_day <= 0:
+            return None
+        half = self.cfg.jitter / 2
+        return self.anchor[name] + (self.slot[name] + float(self.rng.uniform(-half, half))) * DAY / per_day
 
     def after_step(self, env: Any) -> None:
         world = env.world
         tick = int(world.tick) - 1  # the tick just simulated
-        self._log.tick = tick
+        self.log.tick = tick
         meet = self.cfg.arranged_meet
         for act in [a for a in self.active if a.kind == PerturbationKind.ARRANGED_MEET]:
             places = effects.objects_of(env.rules, [meet.place])
@@ -117,11 +128,11 @@ class PerturbationScheduler:
             if where >= 0:
                 act.met_at = where
                 self.stats["meets_met"] += 1
-                effects.meet_bonus(world, env.rules, pair, meet.bonus, self._log)
+                effects.meet_bonus(world, env.rules, pair, meet.bonus, self.log)
                 self._finish(act, tick)
-        if self._log.events:
-            env.last_events.extend(self._log.events)
-            self._log.events = []
+        if self.log.events:
+            env.last_events.extend(self.log.events)
+            self.log.events = []
 
     # --- limits ----------------------------------------------------------------------
     def _room(self, tick: int) -> bool:
@@ -142,21 +153,24 @@ class PerturbationScheduler:
             return None
         req = Request(kind)
         if kind == PerturbationKind.ARRANGED_MEET:
-            world = self.env.world
-            picked = pick_targets(self.counts, world.alive, self.agent_ready_at <= tick, 2, self.rng)
+            picked = self._fair_pair(tick)
             if picked is None:
                 return None
-            req = replace(req, targets=tuple(picked))
+            req = replace(req, targets=picked)
         try:
             kinds.plan(self.cfg, self.env.world, self.env.rules, req, self.active)
         except PerturbationError:
             return None
         return req
 
+    def _fair_pair(self, tick: int) -> tuple[int, ...] | None:
+        picked = pick_targets(self.counts, self.env.world.alive, self.agent_ready_at <= tick, 2, self.rng)
+        return None if picked is None else tuple(picked)
+
     # --- start and end ---------------------------------------------------------------
     def _start(self, req: Request, tick: int) -> dict[str, Any]:
         env, cfg = self.env, self.cfg
-        act, detail = kinds.start(cfg, env.world, env.rules, req, self.next_id, self.rng, self.active, self._log)
+        act, detail = kinds.start(cfg, env.world, env.rules, req, self.next_id, self.rng, self.active, self.log)
         self.next_id += 1
         self.active.append(act)
         name = req.kind.name.lower()
@@ -171,7 +185,7 @@ class PerturbationScheduler:
             self.agent_ready_at[t] = act.end + cfg.agent_cooldown_ticks
         first = act.objects[0] if act.objects else -1
         agent, other = [*act.targets, -1, -1][:2]
-        self._log.emit(EventKind.PERTURBATION_START, agent, other=other, obj=first, value=int(req.kind))
+        self.log.emit(EventKind.PERTURBATION_START, agent, other=other, obj=first, value=int(req.kind))
         return {"id": act.id, **act.to_json(), **detail}
 
     def _finish(self, act: Active, tick: int) -> None:
@@ -186,7 +200,7 @@ class PerturbationScheduler:
             self.agent_ready_at[t] = tick + cfg.agent_cooldown_ticks
         obj = act.met_at if kind == PerturbationKind.ARRANGED_MEET else (act.objects[0] if act.objects else -1)
         agent, other = [*act.targets, -1, -1][:2]
-        self._log.emit(EventKind.PERTURBATION_END, agent, other=other, obj=obj, value=int(kind))
+        self.log.emit(EventKind.PERTURBATION_END, agent, other=other, obj=obj, value=int(kind))
 
     # --- by hand ---------------------------------------------------------------------
     def request(
@@ -230,23 +244,21 @@ class PerturbationScheduler:
         if dry_run:
             return {"dry_run": True, **preview}
         tick = int(self.env.world.tick)
-        self._log.tick = tick
+        self.log.tick = tick
         if req.kind == PerturbationKind.ARRANGED_MEET and not req.targets:
-            world = self.env.world
-            picked = pick_targets(self.counts, world.alive, self.agent_ready_at <= tick, 2, self.rng)
+            picked = self._fair_pair(tick)
             if picked is None:
                 raise PerturbationError("conflict", "no fair pair is free now (cooldowns); name targets or wait")
-            req = replace(req, targets=tuple(picked))
+            req = replace(req, targets=picked)
         return self._start(req, tick)
 
     def end(self, ident: int) -> dict[str, Any]:
         """End the active perturbation ``ident`` now (its effects are undone)."""
         found = [a for a in self.active if a.id == ident]
         if not found:
-            raise PerturbationError("not_found", f"id={ident}: no such active perturbation; active: "
-                                                 f"{[a.id for a in self.active]}")  # fmt: skip
+            raise PerturbationError("not_found", f"id={ident} is not active; active: {[a.id for a in self.active]}")
         tick = int(self.env.world.tick)
-        self._log.tick = tick
+        self.log.tick = tick
         self._finish(found[0], tick)
         return found[0].to_json()
 
@@ -267,31 +279,9 @@ class PerturbationScheduler:
         }
 
     def state_dict(self) -> dict[str, Any]:
-        return {
-            **self.snapshot(),
-            "rng": dict(self.rng.bit_generator.state),
-            "counts": self.counts.copy(),
-            "agent_ready_at": self.agent_ready_at.copy(),
-            "last_start": self.last_start,
-            "starts": [list(s) for s in self.starts],
-            "next_at": dict(self.next_at),
-            "next_id": self.next_id,
-            "pending": [list(e) for e in self._log.events],
-        }
+        """Everything the scheduler carries between ticks, for snapshots (:mod:`.persist`)."""
+        return persist.dump(self)
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.rng = np.random.default_rng()
-        self.rng.bit_generator.state = state["rng"]
-        self.active = [Active(**a) for a in state["active"]]
-        self.counts = np.array(state["counts"], np.int64)
-        self.agent_ready_at = np.array(state["agent_ready_at"], np.int64)
-        self.kind_ready_at = {str(k): int(v) for k, v in state["cooldowns"]["kinds"].items()}
-        self.global_ready_at = int(state["cooldowns"]["global"])
-        self.last_start = int(state["last_start"])
-        self.starts = [(int(t), int(k)) for t, k in state["starts"]]
-        self.fired = {str(k): int(v) for k, v in state["fired"].items()}
-        self.stats = {str(k): int(v) for k, v in state["stats"].items()}
-        self.next_at = {str(k): (None if v is None else float(v)) for k, v in state["next_at"].items()}
-        self.next_id = int(state["next_id"])
-        self._log.events = [Event(int(t), EventKind(int(k)), int(a), int(o), int(m), float(v))
-                            for t, k, a, o, m, v in state["pending"]]  # fmt: skip
+        """Continue from :meth:`state_dict`: the same perturbations follow."""
+        persist.restore(self, state)
