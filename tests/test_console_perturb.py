@@ -66,8 +66,10 @@ def test_bad_arguments_are_refused_with_a_reason() -> None:
     assert code(reply) == "invalid_args" and "usage" in reply["error"]["message"]
     assert digest(env) == before
     send(console, "perturb", kind="city_event")
+    send(console, "perturb", kind="arranged_meet", targets=["agent_1", 2])
     wait_all(env)
     assert "already running" in send(console, "perturb", kind="city_event")["error"]["message"]
+    assert "already has a meet" in send(console, "perturb", kind="arranged_meet", targets=[2, 3])["error"]["message"]
 
 
 def test_a_town_without_perturbations_says_how_to_turn_them_on() -> None:

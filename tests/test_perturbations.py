@@ -148,13 +148,17 @@ def test_a_city_event_holds_exits_until_its_grace_ends() -> None:
     started = sched.trigger("city_event", duration=30)
     w.needs[3, 0] = 0.0
     w.zero_ticks[3] = 10**6  # would faint at once
-    ticks = 0
     while w.alive[3]:
         env.step(dict.fromkeys(env.agents, int(Option.WAIT)))
         w.needs[3, 0] = 0.0
-        ticks += 1
     assert w.tick - 1 >= started["end"] + 20  # nobody left before the grace was over
-    assert EventKind.DEPARTURE in {e.kind for e in env.unwrapped.last_events}
+    departures = [e for e in env.unwrapped.last_events if e.kind == EventKind.DEPARTURE]
+    assert [(e.agent, e.value) for e in departures] == [(3, 1)]  # seat 3, reason 1 (faint)
+    arrivals: list = []
+    while not arrivals:
+        env.step(dict.fromkeys(env.agents, int(Option.WAIT)))
+        arrivals = [e for e in env.unwrapped.last_events if e.kind == EventKind.ARRIVAL]
+    assert [(e.agent, e.value) for e in arrivals] == [(3, 1)]  # seat 3, generation 1
 
 
 def test_schedule_limits_hold_over_a_busy_week() -> None:

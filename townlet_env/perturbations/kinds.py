@@ -123,6 +123,8 @@ def _check_pair(state: WorldState, targets: tuple[int, ...]) -> None:
             raise PerturbationError("not_found", f"targets: seat {t} does not exist (0..{n - 1})")
         if not state.alive[t]:
             raise PerturbationError("conflict", f"targets: seat {t} is vacant; pick living agents")
+        if state.meet_partner[t] >= 0:
+            raise PerturbationError("conflict", f"targets: seat {t} already has a meet; end it first")
 
 
 def _free_objects(state: WorldState, rules: Rules, types: tuple[str, ...]) -> np.ndarray:
