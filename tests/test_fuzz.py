@@ -28,6 +28,7 @@ class InvariantChecker:
         self.max_wait = 0
         self.waits_seen = 0
         self.holds_seen = 0
+        self.closed_seen = 0  # object-ticks out of service
 
     def __call__(self) -> None:
         s = self.town.world
@@ -49,6 +50,13 @@ class InvariantChecker:
         assert (s.running[users] >= 0).all(), f"{where}: seats {users} use an object but run nothing"
         excl = users[self.exclusive[s.using[users]]]
         assert (s.holder[s.using[excl]] == excl).all(), f"{where}: exclusive objects used by non-holders"
+
+        # Out of service (an outage): nobody holds, uses or queues for the object.
+        closed = s.out_of_service
+        assert (s.holder[closed] == -1).all(), f"{where}: an object out of service is held"
+        assert not closed[s.using[users]].any(), f"{where}: an object out of service is in use"
+        assert not closed[s.waiting[s.waiting >= 0]].any(), f"{where}: a queue for an object out of service"
+        self.closed_seen += int(closed.sum())
 
         # Vacant seats hold and wait for nothing.
         vacant = ~s.alive
@@ -101,6 +109,34 @@ def test_fuzz_crowded_small_town_10k_ticks(rollout: Any) -> None:
     assert par.unwrapped.config.num_agents > n_objects, "the town must be crowded"
     check = fuzz(par, 10_000, rollout, seed=12)
     assert check.waits_seen > 0, "contention never produced a queue"
+
+
+#: Every kind often, short and overlapping: outages land on objects in use and on queues.
+BUSY_PERTURBATIONS = {
+    "enabled": True,
+    "max_concurrent": 3,
+    "stagger_ticks": 1,
+    "global_cooldown_ticks": 0,
+    "max_per_window": 100,
+    "agent_cooldown_ticks": 30,
+    **{
+        kind: {"per_day": 12.0, "cooldown_ticks": 0, "duration": [5, 60], "max_per_window": 30}
+        for kind in ("price_spike", "power_outage", "water_outage", "arranged_meet", "city_event")
+    },
+}
+
+
+@pytest.mark.parametrize("mode", ["option", "primitive"])
+def test_fuzz_with_perturbations_leaves_no_stuck_reservation(rollout: Any, mode: str) -> None:
+    par = townlet_env.parallel_env(
+        map="small", num_agents=8, action_mode=mode, max_ticks=3_000, perturbations=BUSY_PERTURBATIONS
+    )
+    check = fuzz(par, 3_000, rollout, seed=14)
+    sched = par.unwrapped.attachments.get("perturbations")  # one episode: its counts cover the run
+    assert sched.fired["power_outage"] > 6 and sched.fired["water_outage"] > 6, sched.fired
+    assert check.closed_seen > 0
+    if mode == "option":  # random primitive walkers rarely reach an object; option agents do
+        assert sched.stats["refunded"] + sched.stats["waiters_released"] > 0, "no outage hit a user or a queue"
 
 
 def test_fuzz_primitive_mode(rollout: Any) -> None:

@@ -14,11 +14,13 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
 from townlet_env.narration.config import NarrationConfig
+from townlet_env.perturbations.config import PerturbationConfig
+from townlet_env.social_config import QueueConfig, RelationshipConfig
 from townlet_env.stability.config import StabilityConfig
-from townlet_env.world.events import REL_EVENT_KEYS
+from townlet_env.strict import Strict
 from townlet_env.yamlfile import read_mapping, validate
 
 #: The one time constant: 1 tick is 1 sim minute, so a sim day is 1,440 ticks.
@@ -36,12 +38,6 @@ DATA_DIR = Path(str(resources.files("townlet_env") / "data"))
 
 class ConfigError(ValueError):
     """A config file or value is invalid; the message names the file and the key."""
-
-
-class Strict(BaseModel):
-    """Base for every config model: unknown keys are errors and values are immutable."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class NeedsConfig(Strict):
@@ -106,48 +102,6 @@ class EconomyConfig(Strict):
         bad = [k for k, v in self.prices.items() if v < 0]
         if bad:
             raise ValueError(f"prices must be >= 0: {bad}")
-        return self
-
-
-class QueueConfig(Strict):
-    cooldown_ticks: int = Field(20, ge=0, le=1440)
-    conflict_wait_ticks: int = Field(40, ge=1, le=1440)
-    conflict_rivalry: float = Field(0.15, ge=0.0, le=1.0)
-    max_intensity: float = Field(3.0, ge=1.0, le=10.0)  # cap on a conflict's intensity
-    urgency_gap: float = Field(0.25, ge=0.0, le=1.0)  # a waiter this much needier than the head goes first
-    handover_friendship: float = Field(0.3, ge=0.0, le=3.0)  # trust + fam - rivalry: the head yields politely
-    block_need: float = Field(0.6, ge=0.0, le=1.0)  # a use started this satisfied, a needier waiter left: blocking
-
-
-class RelationshipConfig(Strict):
-    """Sparse ties: at most ``max_ties`` per agent; deltas are (trust, familiarity, rivalry)."""
-
-    max_ties: int = Field(6, ge=1, le=32)
-    decay_interval: int = Field(60, ge=1)
-    decay_factor: float = Field(0.995, gt=0.0, le=1.0)
-    drop_below: float = Field(0.01, ge=0.0)
-    avoid_rivalry: float = Field(0.7, ge=0.0, le=1.0)
-    chat_cooldown_ticks: int = Field(60, ge=0)
-    chat_base_success: float = Field(0.7, ge=0.0, le=1.0)
-    events: dict[str, tuple[float, float, float]] = Field(
-        default_factory=lambda: {
-            "chat_success": (0.06, 0.1, 0.0),
-            "chat_failure": (0.0, -0.03, 0.05),
-            "shared_meal": (0.05, 0.1, 0.0),
-            "queue_conflict": (-0.05, 0.0, 0.15),
-            "coworker": (0.01, 0.02, 0.0),
-            "queue_cut_in": (-0.05, 0.0, 0.1),
-            "queue_handover": (0.05, 0.05, -0.05),
-            "object_blocked": (0.0, -0.05, 0.1),
-            "coworker_helped": (0.2, 0.1, -0.1),
-            "shift_covered": (-0.1, 0.0, 0.3),
-        }
-    )
-
-    @model_validator(mode="after")
-    def _check(self) -> RelationshipConfig:
-        if set(self.events) != set(REL_EVENT_KEYS):
-            raise ValueError(f"events must give (trust, fam, rivalry) for exactly {list(REL_EVENT_KEYS)}")
         return self
 
 
@@ -254,6 +208,12 @@ class TownConfig(Strict):
     options: OptionConfig = Field(default_factory=OptionConfig)
     stability: StabilityConfig = Field(default_factory=StabilityConfig)
     narration: NarrationConfig = Field(default_factory=NarrationConfig)
+    perturbations: PerturbationConfig = Field(default_factory=PerturbationConfig)
+
+    @model_validator(mode="after")
+    def _check_perturbations(self) -> TownConfig:
+        self.perturbations.check_prices(self.economy.prices)
+        return self
 
     def map_path(self) -> Path:
         """The ASCII map file: a shipped map name, or a path to a ``.txt`` file."""
@@ -269,9 +229,11 @@ class TownConfig(Strict):
 
         The ``stability`` and ``narration`` sections are left out: they decide when operators
         are alerted and what they are told, not what the town does, so retuning them keeps
-        snapshots and datasets valid.
+        snapshots and datasets valid. So is a disabled ``perturbations`` section, which
+        changes nothing either.
         """
-        values = self.model_dump(mode="json", exclude={"stability", "narration"})
+        skip = {"stability", "narration"} | (set() if self.perturbations.enabled else {"perturbations"})
+        values = self.model_dump(mode="json", exclude=skip)
         digest = hashlib.sha256(json.dumps(values, sort_keys=True).encode())
         digest.update(self.map_path().read_bytes())
         digest.update(self.manifest_path().read_bytes())

@@ -23,6 +23,7 @@ from townlet_env.actions import N_OPTIONS, N_PRIMITIVES
 from townlet_env.attachments import Attachments
 from townlet_env.config import TownConfig, make_config
 from townlet_env.observations.variants import Variant
+from townlet_env.perturbations.scheduler import NAME, PerturbationScheduler
 from townlet_env.render import render_ansi, render_rgb
 from townlet_env.rewards.engine import TERMS, reward_terms
 from townlet_env.snapshots.state import rng_from_state, rng_state
@@ -79,6 +80,8 @@ class TownletParallelEnv(ParallelEnv):
         self._mask = np.zeros((n, self.n_actions), dtype=np.int8)
         self.last_rewards = np.zeros(n, dtype=np.float32)  # the engine's totals (before the guard)
         self.attachments = Attachments()  # ops components and their per-tick hooks
+        if self.config.perturbations.enabled:  # first, so later components see its events
+            self.attachments.attach(NAME, PerturbationScheduler(self))
 
     def observation_space(self, agent: str) -> spaces.Space:
         return self._obs_space

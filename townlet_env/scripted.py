@@ -26,6 +26,13 @@ navigator already steers every agent to another object when one will do). COOK s
 for EAT, for a seat below ``eat_low``, when no fridge is stocked or meals are unaffordable.
 The mask is always respected (a committed seat takes its one allowed action).
 
+Perturbations: an object out of service is masked or skipped by the env's target choice,
+so the expert reroutes to another of the type, or serves another need while every object
+of a type is out. During a price spike on a need's option it only tops that need up
+halfway to its usual threshold (buying less at the high price) and judges meals
+affordable at the spiked price. A seat asked to an arranged meet (``meet_partner``) goes
+to the meeting place's option (EAT at the fridges) in free time, unless it is nearly full.
+
 Everything that depends only on (job, minute of day) is tabulated once in the constructor,
 so a call is a few dozen numpy operations whatever the number of seats.
 """
@@ -92,6 +99,7 @@ class ExpertParams:
     chat_ticks: int = 40  #: give up a chat that has not reached its partner by then
     avoid_rivalry: float = 0.3  #: no chat toward, and no top-up behind, a seat with more rivalry than this
     work_drain: tuple[float, float, float] = (0.0, 0.0001, 0.0002)  #: extra decay at work
+    meet_full: float = 0.9  #: skip an arranged meet's meal above this hunger
 
 
 def _schedule_tables(rules: Rules, p: ExpertParams) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -173,6 +181,12 @@ class ScriptedExpert:
         self._showers = np.flatnonzero(town.obj_type == rules.aff_type[rules.opt_wash])
         self._meal_stock = rules.aff_consumes[rules.opt_eat]
         self._meal_price = float(rules.aff_price[rules.opt_eat])
+        self._priced = np.array([rules.opt_eat, rules.opt_wash])  # affordances of the hunger, hygiene options
+        self._low = np.array([self.params.eat_low, self.params.wash_low], dtype=np.float32)
+        place = rules.config.perturbations.arranged_meet.place
+        opts = {int(t): o for t, o in zip(rules.option_type.tolist(), (OPT_EAT, OPT_COOK, OPT_WASH), strict=True)}
+        types = rules.manifest.object_types
+        self._meet_opt = opts.get(types.index(place), OPT_WAIT) if place in types else OPT_WAIT
         self._chat_since = rules.config.options.commit_ticks - self.params.chat_ticks
 
     def reset(self, seed: int | None = None) -> None:
@@ -220,6 +234,10 @@ class ScriptedExpert:
         option = state.option
         needs = state.needs
         thr = self._thr[job, minute, soon + 2 * (option == OPT_SLEEP)]
+        spiked = state.price_factor[self._priced] > 1.0
+        if spiked.any():  # a price spike: top up only halfway to the usual threshold
+            thr = thr.copy()
+            thr[:, :2] = np.where(spiked, np.minimum(thr[:, :2], (thr[:, :2] + self._low) / 2), thr[:, :2])
         want = needs < thr
         crit = needs < p.critical
         allowed = mask != 0
@@ -232,6 +250,11 @@ class ScriptedExpert:
         # The need to serve, if any: the lowest of those wanted (critical ones are lowest).
         serve = (want | crit) & need_ok
         need_opt = self._need_opts[np.where(serve, needs, 2.0).argmin(axis=1)]
+        if self._meet_opt != OPT_WAIT:  # an arranged meet: go to its place in free time
+            meet = (state.meet_partner >= 0) & free & ~soon & allowed[:, self._meet_opt] & ~serve.any(axis=1)
+            meet &= needs[:, 0] < p.meet_full
+            need_opt = np.where(meet, self._meet_opt, need_opt)
+            serve[meet, 0] = True
 
         hit = np.zeros((n, len(PRIORITY)), dtype=bool)
         hit[:, _CRIT] = (crit & need_ok).any(axis=1)
@@ -291,7 +314,8 @@ class ScriptedExpert:
     def _cook_instead(self, state: WorldState) -> np.ndarray:
         """Per seat: cooking is the way to food (no stocked fridge, or meals unaffordable)."""
         stocked = bool((state.stock[self._fridges] >= self._meal_stock).all(axis=1).any())
-        return (state.wallet < self._meal_price) | (not stocked)
+        price = self._meal_price * float(state.price_factor[self.rules.opt_eat])
+        return (state.wallet < price) | (not stocked)
 
     def _chat_ok(self, state: WorldState, chat: np.ndarray, reach: np.ndarray) -> np.ndarray:
         """Per seat: the env's chat target (best friend, else nearest) is within ``reach`` and no rival."""

@@ -84,7 +84,7 @@ def rollout(
     if scenario.on_reset is not None:
         scenario.on_reset(town.world, town.rules, np.random.default_rng([seed, 7]))
         obs, _, _, _, infos = env.step(dict.fromkeys(env.agents, int(Option.WAIT)))
-    hook = scenario.hook(town.rules) if scenario.hook is not None else None
+    hook = scenario.hook(town) if scenario.hook is not None else None
     open_eps: dict[int, dict[str, Any]] = {}
     episodes: list[dict[str, Any]] = []
     while env.agents:

@@ -6,13 +6,13 @@ set of config overrides (applied when the town is built) and, optionally:
 * ``on_reset``: a tweak of the freshly reset :class:`~townlet_env.world.state.WorldState`.
   The capture loop follows it with one *unrecorded* all-``WAIT`` tick, so that every
   recorded observation and mask is computed by the env from the tweaked state.
-* ``hook``: a factory for a per-tick hook, called on the state right after each
-  ``env.step``. Its effect shows in the observation of the *next* tick (the observation
+* ``hook``: a factory (given the core env) for a per-tick hook, called on the state right
+  after each ``env.step``. Its effect shows in the observation of the *next* tick (the observation
   the step returned was encoded before the hook ran), exactly like news arriving a tick late.
 
-None of this edits ``townlet_env``: tweaks write the state's public arrays and use the
-world's own ``cancel`` system. The outage scenario is an approximation (there is no outage
-system until the M8 perturbation scheduler): see :class:`OutageHook`.
+None of this edits ``townlet_env``: tweaks write the state's public arrays, and the outage
+scenario starts the town's real water outage through its perturbation scheduler (see
+:class:`OutageHook`).
 """
 
 from __future__ import annotations
@@ -25,11 +25,10 @@ from typing import Any
 import numpy as np
 
 from townlet_env.config import NEEDS, TownConfig
-from townlet_env.world.events import EventLog
+from townlet_env.perturbations.scheduler import NAME as PERTURBATIONS
 from townlet_env.world.map import UNREACHABLE
 from townlet_env.world.rules import Rules
 from townlet_env.world.state import WorldState
-from townlet_env.world.systems.affordances import cancel
 
 StateTweak = Callable[[WorldState, Rules, np.random.Generator], None]
 TickHook = Callable[[WorldState], None]  # may also offer summary() -> dict for the manifest
@@ -53,7 +52,7 @@ class Scenario:
         description: one line on what the scenario stresses.
         overrides: ``base config -> overrides`` merged into the town config.
         on_reset: optional tweak of the state right after ``reset``.
-        hook: optional ``rules -> per-tick hook`` factory (one fresh hook per episode).
+        hook: optional ``core env -> per-tick hook`` factory (one fresh hook per episode).
 
     """
 
@@ -61,7 +60,7 @@ class Scenario:
     description: str
     overrides: Callable[[TownConfig], dict[str, Any]] = _no_overrides
     on_reset: StateTweak | None = None
-    hook: Callable[[Rules], TickHook] | None = None
+    hook: Callable[[Any], TickHook] | None = None
     tags: tuple[str, ...] = field(default=())
 
 
@@ -94,25 +93,34 @@ def late_commuter(state: WorldState, rules: Rules, rng: np.random.Generator) -> 
         state.pos[i] = (y, x)
 
 
+_SCHEDULES_OFF = ("price_spike", "power_outage", "water_outage", "arranged_meet", "city_event")
+
+
+def _outage_town(base: TownConfig) -> dict[str, Any]:
+    # The scheduler on with every timetable off: only the hook starts a perturbation.
+    kinds = {k: {"per_day": 0.0} for k in _SCHEDULES_OFF}
+    kinds["water_outage"] = {"per_day": 0.0, "share": 1.0}
+    return {"perturbations": {"enabled": True, **kinds}}
+
+
 class OutageHook:
-    """Approximate "outage mid-use": one object type breaks for a window.
+    """The "outage mid-use" scenario: the town's real water (or power) outage, started while someone uses it.
 
     The outage starts at the first tick at or after ``earliest`` on which somebody is
-    using (or queueing for) an object of the type, or at ``latest`` if nobody does. From
-    then on, for ``duration`` ticks: whoever is using or queueing there is cancelled
-    (the world's ``cancel``: no effects, no refund, the option fails on the next tick), and
-    every seat's cooldown for the type is held until the outage ends, which masks the
-    option and makes a request there fail. What it does not model: a visible "broken"
-    map state, telemetry events for the outage, or repair.
+    using (or queueing for) an object the outage closes, or at ``latest`` if nobody does,
+    through the town's perturbation scheduler (``perturbations.enabled`` must be on): users
+    are refunded and released, queues cleared, the objects are out of service (masked, never
+    targeted) for ``duration`` ticks, with ``PERTURBATION_START``/``END`` events.
     """
 
-    def __init__(self, rules: Rules, object_type: str, earliest: int, latest: int, duration: int) -> None:
-        types = rules.manifest.object_types
-        if object_type not in types:
-            raise ValueError(f"outage: unknown object type {object_type!r}; the manifest has {list(types)}")
-        self.type = types.index(object_type)
-        self.objects = np.flatnonzero(rules.town.obj_type == self.type)
-        self.rules = rules
+    def __init__(self, town: Any, kind: str, earliest: int, latest: int, duration: int) -> None:
+        self.scheduler = town.attachments.get(PERTURBATIONS)
+        if self.scheduler is None:
+            raise ValueError(f"outage: the town has no perturbation scheduler; enable perturbations ({kind})")
+        section = getattr(town.config.perturbations, kind)
+        self.objects = np.flatnonzero(np.isin(town.rules.town.obj_type, [
+            town.rules.manifest.object_types.index(t) for t in section.object_types]))  # fmt: skip
+        self.kind, self.types = kind, section.object_types
         self.earliest, self.latest, self.duration = earliest, latest, duration
         self.started_at: int | None = None
         self.interrupted = 0
@@ -120,31 +128,25 @@ class OutageHook:
     def summary(self) -> dict[str, Any]:
         """What the outage did, for the dataset manifest."""
         end = None if self.started_at is None else self.started_at + self.duration
-        name = self.rules.manifest.object_types[self.type]
-        return {"object_type": name, "started_at": self.started_at, "ends_at": end, "interrupted": self.interrupted}
+        return {"kind": self.kind, "object_type": ",".join(self.types), "started_at": self.started_at,
+                "ends_at": end, "interrupted": self.interrupted}  # fmt: skip
 
     def _involved(self, state: WorldState) -> np.ndarray:
         return np.flatnonzero(np.isin(state.using, self.objects) | np.isin(state.waiting, self.objects))
 
     def __call__(self, state: WorldState) -> None:
         tick = state.tick
-        if self.started_at is None:
-            if tick < self.earliest or (tick < self.latest and self._involved(state).size == 0):
-                return
-            self.started_at = tick
-        end = self.started_at + self.duration
-        if tick >= end:
+        if self.started_at is not None or tick < self.earliest:
             return
-        involved = self._involved(state)
-        if involved.size:
-            self.interrupted += int(involved.size)
-            cancel(state, self.rules, involved, EventLog())
-        cool = state.cooldown_until[:, self.type]
-        state.cooldown_until[:, self.type] = np.maximum(cool, end)
+        if tick < self.latest and self._involved(state).size == 0:
+            return
+        started = self.scheduler.trigger(self.kind, duration=self.duration)
+        self.started_at = tick
+        self.interrupted = int(started["refunded"] + started["waiters_released"])
 
 
-def _shower_outage(rules: Rules) -> TickHook:
-    return OutageHook(rules, "shower", earliest=360, latest=720, duration=180)
+def _shower_outage(town: Any) -> TickHook:
+    return OutageHook(town, "water_outage", earliest=360, latest=720, duration=180)
 
 
 _ALL = (
@@ -160,7 +162,8 @@ _ALL = (
     ),
     Scenario(
         "outage",
-        "showers fail for 180 ticks, starting while someone uses one (approximation, see OutageHook)",
+        "a real water outage: every shower out for 180 ticks, starting while someone uses one",
+        _outage_town,
         hook=_shower_outage,
         tags=("outage",),
     ),

@@ -11,6 +11,7 @@ import pytest
 
 import townlet_env
 from townlet_env.scripted import ScriptedExpert
+from townlet_env.world.events import EventKind
 from townlet_env.world.rules import Rules
 from townlet_env.world.state import WorldState
 from training.audit import audit
@@ -39,7 +40,7 @@ def test_capture_writes_an_audited_versioned_dataset(dataset_path: Path) -> None
     for entry in ds.shards:
         assert len(entry["sha256"]) == 64 and (dataset_path / entry["file"]).is_file()
     identities = {s["config_identity"] for s in m["scenarios"].values()}
-    assert len(identities) == len(SCENARIOS) - 2  # late_commuter and outage differ by tweaks, not config
+    assert len(identities) == len(SCENARIOS) - 1  # late_commuter differs by a tweak, not config
     assert m["counts"]["steps"] == sum(s["steps"] for s in ds.shards) > 0
 
 
@@ -88,23 +89,25 @@ def test_price_change_scales_every_price() -> None:
         assert cfg.economy.prices[key] == pytest.approx(1.5 * price)
 
 
-def test_outage_interrupts_use_and_blocks_the_type() -> None:
-    env = townlet_env.parallel_env(seed=1)
+def test_outage_is_the_real_one_started_mid_use() -> None:
+    cfg = scenario_config(townlet_env.make_config(), get_scenario("outage"), CaptureConfig(), seed=1)
+    env = townlet_env.parallel_env(cfg)
     env.reset(seed=1)
     town = env.unwrapped
     expert = ScriptedExpert(town.rules, seed=1)
-    hook = OutageHook(town.rules, "shower", earliest=0, latest=1440, duration=50)
-    shower = town.rules.manifest.object_types.index("shower")
+    hook = OutageHook(town, "water_outage", earliest=0, latest=1440, duration=50)
     while hook.started_at is None and env.agents:
         env.step(expert.act_dict(env))
         hook(town.world)
-    assert hook.started_at is not None
-    end = hook.started_at + 50
-    assert hook.interrupted >= 1
-    assert (town.world.cooldown_until[:, shower] >= end).all()
+    assert hook.started_at is not None and hook.interrupted >= 1
+    assert town.world.out_of_service[hook.objects].all()
     assert not np.isin(town.world.using, hook.objects).any()
     env.step(expert.act_dict(env))
     assert town.action_masks()[:, townlet_env.Option.WASH].sum() == 0
+    assert any(e.kind == EventKind.PERTURBATION_START for e in town.last_events)
+    for _ in range(60):
+        env.step(expert.act_dict(env))
+    assert not town.world.out_of_service.any()
 
 
 def test_rollout_refuses_an_expert_that_breaks_the_mask() -> None:

@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from townlet_env.console import admin, possession, storage, views
+from townlet_env.console import admin, perturb, possession, storage, views
 from townlet_env.console.auth import Role
 
 
@@ -37,6 +37,7 @@ def _table() -> dict[str, Command]:
         ("relationships", views.RelationshipArgs, views.relationships),
         ("stability", views.NoArgs, views.stability),
         ("narration", views.NarrationArgs, views.narration),
+        ("perturbations", perturb.NoArgs, perturb.perturbations),
     ]
     admin_cmds: list[tuple[str, type[BaseModel], Callable[..., Any]]] = [
         ("spawn", admin.SpawnArgs, admin.spawn),
@@ -54,6 +55,8 @@ def _table() -> dict[str, Command]:
         ("defer_exit", admin.AgentArgs, admin.defer_exit),
         ("save_snapshot", storage.SnapshotArgs, storage.save_snapshot),
         ("load_snapshot", storage.SnapshotArgs, storage.load_snapshot),
+        ("perturb", perturb.PerturbArgs, perturb.perturb),
+        ("end_perturbation", perturb.EndArgs, perturb.end_perturbation),
     ]
     table = {name: Command(name, "viewer", args, run) for name, args, run in viewer}
     table.update({name: Command(name, "admin", args, run) for name, args, run in admin_cmds})

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from typing import Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
+
+from townlet_env.strict import Strict
 
 #: Every kind of narration line, one template list each (``templates.yaml`` ``lines:``).
 LineKind = Literal[
@@ -54,12 +56,7 @@ CATEGORY_OF: dict[str, str] = {
 }
 
 
-class _Strict(BaseModel):
-    # The same rules as config.Strict, restated because config.py imports this module.
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class ThrottleConfig(_Strict):
+class ThrottleConfig(Strict):
     """How many lines reach the reader. Throttled lines are dropped and counted, never delayed.
 
     A line at tick ``t`` is dropped when (checked in this order): its key was emitted at a
@@ -97,7 +94,7 @@ class ThrottleConfig(_Strict):
         return self
 
 
-class NarrationConfig(_Strict):
+class NarrationConfig(Strict):
     """Narration (``townlet_env.narration``): what is told, in which words, and how often."""
 
     templates: str = Field("narration.yaml", description="the templates file: a shipped name or a path")

@@ -23,7 +23,9 @@ from __future__ import annotations
 import math
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
+
+from townlet_env.strict import Strict
 
 #: Every alert kind the monitor raises (``Alert.kind``), in analyzer order.
 ALERT_KINDS: tuple[str, ...] = (
@@ -50,12 +52,7 @@ AlertKind = Literal[
 ]
 
 
-class _Strict(BaseModel):
-    # The same rules as config.Strict, restated because config.py imports this module.
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class StarvationConfig(_Strict):
+class StarvationConfig(Strict):
     """An incident: a living seat with some need at or below ``need_threshold`` for ``min_duration_ticks``."""
 
     window_ticks: int = Field(1000, ge=1, le=100_000, description="rolling window incidents are counted over")
@@ -64,7 +61,7 @@ class StarvationConfig(_Strict):
     min_duration_ticks: int = Field(30, ge=1, description="consecutive low ticks that make one incident")
 
 
-class RewardVarianceConfig(_Strict):
+class RewardVarianceConfig(Strict):
     """Population variance of every present seat's engine reward over a rolling window."""
 
     window_ticks: int = Field(1000, ge=1, le=100_000, description="rolling window of per-seat rewards")
@@ -72,7 +69,7 @@ class RewardVarianceConfig(_Strict):
     min_samples: int = Field(20, ge=1, description="seat-rewards needed in the window before it alerts")
 
 
-class OptionThrashConfig(_Strict):
+class OptionThrashConfig(Strict):
     """Share of living seats whose option changed this tick, averaged over a rolling window."""
 
     window_ticks: int = Field(600, ge=1, le=100_000, description="rolling window of per-tick switch rates")
@@ -80,7 +77,7 @@ class OptionThrashConfig(_Strict):
     min_samples: int = Field(10, ge=1, description="ticks needed in the window before it alerts")
 
 
-class QueueFairnessConfig(_Strict):
+class QueueFairnessConfig(Strict):
     """Queue conflicts raised this tick, and waiters queued for a long time now."""
 
     max_conflicts_per_tick: int = Field(4, ge=0, description="alert when a tick raises more queue conflicts")
@@ -88,7 +85,7 @@ class QueueFairnessConfig(_Strict):
     max_long_waits: int = Field(2, ge=0, description="alert when more waiters are in a long wait")
 
 
-class RivalryConfig(_Strict):
+class RivalryConfig(Strict):
     """Rivalry-raising tie events (queue conflict, failed chat) that leave a tie's rivalry high."""
 
     intensity: float = Field(0.7, ge=0.0, le=1.0, description="rivalry after the event that counts as a spike")
@@ -96,27 +93,27 @@ class RivalryConfig(_Strict):
     max_events: int = Field(2, ge=0, description="alert when events in the window exceed this")
 
 
-class LatenessConfig(_Strict):
+class LatenessConfig(Strict):
     """Shifts arrived at late or marked absent."""
 
     window_ticks: int = Field(1440, ge=1, le=100_000, description="rolling window late/absent shifts count over")
     max_late_shifts: int = Field(3, ge=0, description="alert when late or absent shifts in the window exceed this")
 
 
-class AffordanceFailConfig(_Strict):
+class AffordanceFailConfig(Strict):
     """``AFFORDANCE_FAIL`` events: failed starts and uses cancelled by a new option or a death."""
 
     window_ticks: int = Field(60, ge=1, le=100_000, description="rolling window failures are counted over")
     max_per_seat: float = Field(3.0, ge=0.0, description="alert when failures in the window exceed this x seats")
 
 
-class ExitBacklogConfig(_Strict):
+class ExitBacklogConfig(Strict):
     """Seats waiting in the exit queue after the tick (the daily exit cap was reached)."""
 
     queue_limit: int = Field(4, ge=0, description="pending exits above this are an overflow (critical)")
 
 
-class StabilityConfig(_Strict):
+class StabilityConfig(Strict):
     """The stability monitor (``townlet_env.stability``): analyzers and evaluation windows."""
 
     window_ticks: int = Field(1000, ge=1, description="ticks per evaluation window")

@@ -68,6 +68,12 @@ class WorldState:
     # --- objects ---
     holder: np.ndarray  # int32[M], -1 free
     stock: np.ndarray  # int32[M, S]
+    # --- perturbations (neutral unless a scheduler changes them; see townlet_env/perturbations) ---
+    price_factor: np.ndarray  # float32[A] multiplier on each affordance's price (price spikes)
+    out_of_service: np.ndarray  # bool[M] object closed by an outage: nobody queues for or starts it
+    paid: np.ndarray  # float32[N] what the running affordance cost at its start (refunded by outages)
+    meet_partner: np.ndarray  # int32[N] the seat an arranged meet asks this one to meet (-1 none)
+    exits_held_until: int  # no identity ends before this tick (city events and their grace)
 
     n_agents: int = field(init=False, repr=False)  # seats; a plain attribute, read on every hot path
     # Kernels bound to records of this state's arrays, by name, built on first use (see
@@ -96,6 +102,7 @@ class WorldState:
         h = hashlib.blake2b(digest_size=16)
         h.update(str(self.tick).encode())
         h.update(str(self.exits_today).encode())
+        h.update(str(self.exits_held_until).encode())
         h.update(repr(self.rng.bit_generator.state).encode())
         for f in fields(self):
             value = getattr(self, f.name)
@@ -163,4 +170,9 @@ def new_state(rules: Rules, n_agents: int, rng: np.random.Generator) -> WorldSta
         tie_vals=np.zeros((n_agents, k, 3), np.float32),
         holder=np.full(n_obj, -1, i32),
         stock=stock,
+        price_factor=np.ones(len(rules.aff_type), np.float32),
+        out_of_service=np.zeros(n_obj, bool),
+        paid=np.zeros(n_agents, np.float32),
+        meet_partner=np.full(n_agents, -1, i32),
+        exits_held_until=0,
     )

@@ -44,7 +44,7 @@ def _context(
         elif name == "wallet":
             ctx[name] = state.wallet[agents]
         elif name == "price":
-            ctx[name] = float(rules.aff_price[aff])
+            ctx[name] = float(rules.aff_price[aff] * state.price_factor[aff])
         elif name == "minute":
             ctx[name] = float(state.tick % TICKS_PER_DAY)
         elif name == "on_shift":
@@ -73,7 +73,9 @@ def try_start(
     good, bad = agents[ok], agents[~ok]
     if good.size:
         ga, go = affs[ok], objs[ok]
-        state.wallet[good] -= rules.aff_price[ga]
+        price = rules.aff_price[ga] * state.price_factor[ga]  # a price spike scales the list price
+        state.wallet[good] -= price
+        state.paid[good] = price
         np.subtract.at(state.stock, go, rules.aff_consumes[ga])
         state.running[good] = ga
         state.remaining[good] = rules.aff_duration[ga]

@@ -5,6 +5,12 @@ when ``max_absent_shifts`` absences fall within 7 days, but at most ``daily_exit
 evictions execute per sim day (the rest wait in the exit queue, oldest first). Its seat is
 then vacant for a delay drawn from ``respawn_delay`` and refilled by a new identity at an
 entry tile (``lifecycle.respawn``), with the seat's job and home and fresh needs.
+
+While a city event and its grace period hold exits (``WorldState.exits_held_until``, set
+by the perturbation scheduler), nobody faints or is evicted: the counts carry on, and the
+exits happen once the hold ends. Each ending emits ``DEPARTURE`` (value: the reason code)
+beside ``FAINT``/``EVICTION``, and each new identity ``ARRIVAL`` beside ``RESPAWN``: the
+lifecycle vignettes narration tells.
 """
 
 from __future__ import annotations
@@ -43,6 +49,8 @@ def terminate(state: WorldState, rules: Rules, log: EventLog) -> np.ndarray:
     """End identities that fainted or are evicted; return reason codes per seat (0 none)."""
     cfg = rules.config.lifecycle
     reasons = np.zeros(state.n_agents, dtype=np.int8)
+    if state.tick < state.exits_held_until:
+        return reasons
     faint = state.alive & (state.zero_ticks >= cfg.faint_after_ticks)
     reasons[faint] = FAINT
     pending = np.flatnonzero(state.alive & state.exit_pending & ~faint)
@@ -68,6 +76,7 @@ def end_identities(state: WorldState, rules: Rules, dying: np.ndarray, reasons: 
     for i in dying.tolist():
         need = int(np.argmin(state.needs[i]))
         log.emit(EventKind.FAINT if reasons[i] == FAINT else EventKind.EVICTION, i, value=need)
+        log.emit(EventKind.DEPARTURE, i, value=int(reasons[i]))
         clear_seat(state, i)
     state.alive[dying] = False
     state.exit_pending[dying] = False
@@ -105,4 +114,5 @@ def respawn_due(state: WorldState, rules: Rules, log: EventLog) -> np.ndarray:
     state.last_ok[due] = True
     for i in due.tolist():
         log.emit(EventKind.RESPAWN, i, value=int(state.generation[i]))
+        log.emit(EventKind.ARRIVAL, i, value=int(state.generation[i]))
     return due

@@ -1,11 +1,12 @@
 """Where an option goes and how its agent walks there: targets, the chat partner, the steps.
 
 An option picks its target once: home (``GO_HOME``), the home's bed (``SLEEP``), the chat
-partner (``CHAT``, see :func:`chat_target`), else the nearest usable object of the
-affordance's type, penalised by how many agents already use, queue for or walk to it, and
-by ``rival_penalty`` when a rival (rivalry at least ``relationships.avoid_rivalry``) holds it,
-queues for it or walks to it: agents step away from a conflict with a rival when another
-object will do (``RIVAL_AVOIDED``), and queue behind the rival only when nothing else will.
+partner (``CHAT``, see :func:`chat_target`), else the nearest usable object (stocked, in
+service) of the affordance's type, penalised by how many agents already use, queue for or
+walk to it, and by ``rival_penalty`` when a rival (rivalry at least
+``relationships.avoid_rivalry``) holds it, queues for it or walks to it: agents step away
+from a conflict with a rival when another object will do (``RIVAL_AVOIDED``), and queue
+behind the rival only when nothing else will.
 Agents then walk the precomputed shortest path (CHAT: a greedy step toward the partner).
 """
 
@@ -124,7 +125,7 @@ def pick_targets(agents, affs, s, r):
             best_score = 1 << 14
             plain, plain_score = -1, 1 << 14
             for m in range(n_obj):
-                if r.obj_type[m] != r.aff_type[a]:
+                if r.obj_type[m] != r.aff_type[a] or s.out_of_service[m]:
                     continue
                 lacking = False
                 for k in range(r.aff_consumes.shape[1]):

@@ -1,7 +1,8 @@
 """The option-mode action mask: which intents each seat may choose this tick.
 
-WAIT, SLEEP and GO_HOME are always allowed; EAT, COOK and WASH need the price in the wallet
-and no cooldown on that object type (EAT also a stocked fridge somewhere); WORK opens
+WAIT, SLEEP and GO_HOME are always allowed; EAT, COOK and WASH need the price (times any
+price spike's factor) in the wallet, no cooldown on that object type and an object of the
+type in service (EAT: a stocked fridge in service); WORK opens
 ``WORK_LEAD_TICKS`` before the seat's shift and closes at its end; CHAT needs the chat
 cooldown over and another living agent. While an option is committed, only it is allowed
 (unless a need falls below ``hard_need_threshold``), and an option already under way (paid
@@ -45,6 +46,7 @@ class MaskRules(NamedTuple):
     option_type: np.ndarray  # int64[3] object type of EAT, COOK, WASH
     obj_type: np.ndarray  # int16[M] object type per object
     eat_consumes: np.ndarray  # int32[S] the stock one meal takes from a fridge
+    option_aff: np.ndarray  # int64[3] affordance of EAT, COOK, WASH (indexes price_factor)
 
 
 class MaskSeats(NamedTuple):
@@ -61,6 +63,8 @@ class MaskSeats(NamedTuple):
     cooldown_until: np.ndarray
     chat_ready_at: np.ndarray
     stock: np.ndarray
+    price_factor: np.ndarray
+    out_of_service: np.ndarray
 
 
 class _Mask(NamedTuple):
@@ -82,11 +86,13 @@ def option_mask(state: WorldState, rules: Rules) -> np.ndarray:
 def _bind_mask(state: WorldState, rules: Rules) -> _Mask:
     s = MaskSeats(
         state.alive, state.needs, state.wallet, state.job, state.option, state.commit_until, state.running,
-        state.waiting, state.cooldown_until, state.chat_ready_at, state.stock,
+        state.waiting, state.cooldown_until, state.chat_ready_at, state.stock, state.price_factor,
+        state.out_of_service,
     )  # fmt: skip
     r = MaskRules(
         float(rules.config.options.hard_need_threshold), rules.job_start, rules.job_end, rules.option_price,
         rules.option_type, rules.town.obj_type, rules.aff_consumes[rules.opt_eat],
+        np.array([rules.opt_eat, rules.opt_cook, rules.opt_wash], np.int64),
     )  # fmt: skip
     # Looked up now, not at import: a kernel swapped for its py_func before the town is built runs.
     return _Mask(s, r, bind(_option_mask, np.zeros((1, N_OPTIONS), np.int8), state.tick, s, r))
@@ -94,10 +100,10 @@ def _bind_mask(state: WorldState, rules: Rules) -> _Mask:
 
 @njit(cache=True)
 def _stocked(s, r):
-    """Whether any object of the eating type holds what one meal consumes."""
+    """Whether any object of the eating type in service holds what one meal consumes."""
     eat_type = r.option_type[0]
     for m in range(r.obj_type.shape[0]):
-        if r.obj_type[m] != eat_type:
+        if r.obj_type[m] != eat_type or s.out_of_service[m]:
             continue
         ok = True
         for k in range(r.eat_consumes.shape[0]):
@@ -108,9 +114,24 @@ def _stocked(s, r):
 
 
 @njit(cache=True)
+def _open_types(s, r):
+    """Per EAT, COOK, WASH: whether some object of its type is in service; and its price now."""
+    is_open = np.zeros(3, dtype=np.bool_)
+    price = np.empty(3, dtype=np.float32)
+    for k in range(3):
+        price[k] = r.option_price[k] * s.price_factor[r.option_aff[k]]
+        for m in range(r.obj_type.shape[0]):
+            if r.obj_type[m] == r.option_type[k] and not s.out_of_service[m]:
+                is_open[k] = True
+                break
+    return is_open, price
+
+
+@njit(cache=True)
 def _option_mask(mask, tick, s, r):
     alive, option, needs = s.alive, s.option, s.needs
     stocked = _stocked(s, r)
+    is_open, price = _open_types(s, r)
     n_alive = 0
     for i in range(alive.shape[0]):
         n_alive += 1 if alive[i] else 0
@@ -131,8 +152,9 @@ def _option_mask(mask, tick, s, r):
         row[OPT_SLEEP] = 1
         row[OPT_GO_HOME] = 1
         for k, opt in enumerate((OPT_EAT, OPT_COOK, OPT_WASH)):
-            affordable = s.wallet[i] >= r.option_price[k]
-            row[opt] = 1 if (affordable and s.cooldown_until[i, r.option_type[k]] <= tick) else 0
+            affordable = s.wallet[i] >= price[k]
+            usable = affordable and is_open[k] and s.cooldown_until[i, r.option_type[k]] <= tick
+            row[opt] = 1 if usable else 0
         if not stocked:
             row[OPT_EAT] = 0
         j = s.job[i]

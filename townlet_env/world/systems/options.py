@@ -72,6 +72,7 @@ class OptionSeats(NamedTuple):
     stock: np.ndarray
     tie_other: np.ndarray
     tie_vals: np.ndarray
+    out_of_service: np.ndarray
 
 
 class OptionProgress(NamedTuple):
@@ -132,7 +133,7 @@ def _bind_options(state: WorldState, rules: Rules) -> _Kernels:
     s = OptionSeats(
         state.alive, state.job, state.home, state.pos, state.option, state.commit_until, state.target,
         state.last_ok, state.running, state.using, state.remaining, state.waiting, state.holder, state.stock,
-        state.tie_other, state.tie_vals,
+        state.tie_other, state.tie_vals, state.out_of_service,
     )  # fmt: skip
     r = _option_rules(rules)
     actions, mask = np.zeros(1, np.int64), np.zeros((1, N_OPTIONS), np.int8)

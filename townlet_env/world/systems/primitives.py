@@ -34,11 +34,11 @@ def request_use(
 ) -> np.ndarray:
     """``agents`` next to ``objs`` ask to run ``affs`` there: a shared object (capacity 0)
     starts it now, a single-occupancy one queues them. Returns the agents refused: those
-    cooling down on the object type (nothing happens) and failed starts (``try_start``
-    has emitted their events).
+    cooling down on the object type or at an object out of service (nothing happens) and
+    failed starts (``try_start`` has emitted their events).
     """
     types = rules.aff_type[affs]
-    cooling = state.cooldown_until[agents, types] > state.tick
+    cooling = (state.cooldown_until[agents, types] > state.tick) | state.out_of_service[objs]
     refused = agents[cooling]
     agents, objs, affs, types = agents[~cooling], objs[~cooling], affs[~cooling], types[~cooling]
     shared = rules.type_capacity[types] == 0
