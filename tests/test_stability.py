@@ -210,7 +210,7 @@ def test_healthy_expert_town_stays_quiet_for_three_days(seed: int) -> None:
     json.dumps(monitor.metrics())  # JSON-able as it stands
 
 
-@pytest.mark.parametrize("seed", [0, 4])  # the seeds whose 16-seat runs reach 5 long waits
+@pytest.mark.parametrize("seed", [0, 2])  # 16-seat runs with 3 and 5 long waits (the 8-seat limit is 2)
 def test_healthy_16_seat_expert_town_stays_quiet_for_three_days(seed: int) -> None:
     """At 16 seats the scaled thresholds hold; the 8-seat ones did not (queue pressure)."""
     env = townlet_env.parallel_env(num_agents=16, max_ticks=3 * TICKS_PER_DAY)
