@@ -6,6 +6,10 @@ them to the transports. When the buffer is full the oldest frame is dropped and 
 the next diff is then taken against the last frame the worker built and names that
 message as its ``base``, so it spans the dropped ticks and consumers still rebuild the
 state exactly (the dropped ticks' events are lost, and counted).
+
+A :class:`FrameSink` (the WebSocket server) takes the frames themselves instead of
+messages: it builds them in another process. A publisher with only frame sinks builds
+nothing here, so the worker's share of the interpreter lock is one pipe write a tick.
 """
 
 from __future__ import annotations
@@ -16,29 +20,16 @@ import threading
 import time
 from collections import deque
 from collections.abc import Mapping, Sequence
-from typing import Any, Protocol
+from typing import Any, cast
 
 import numpy as np
 
 from townlet_env.telemetry import SCHEMA_VERSION
 from townlet_env.telemetry.builder import MessageBuilder
 from townlet_env.telemetry.frames import Frame, Names, copy_arrays, stability_section
+from townlet_env.telemetry.sinks import TRANSPORT_ERRORS, FrameSink, Transport
 
-#: Errors a transport may raise while sending; the worker counts them and carries on.
-TRANSPORT_ERRORS = (OSError, ValueError, RuntimeError)
-
-
-class Transport(Protocol):
-    """Where messages go. ``send`` runs on the publisher's worker thread."""
-
-    def send(self, message: Mapping[str, Any], text: str) -> None:
-        """Deliver one message (``text`` is its JSON encoding, without a newline)."""
-
-    def flush(self) -> None:
-        """Push out anything buffered (called when the worker has nothing left to send)."""
-
-    def close(self) -> None:
-        """Release the transport's resources."""
+__all__ = ["TRANSPORT_ERRORS", "FrameSink", "TelemetryPublisher", "Transport"]
 
 
 class TelemetryPublisher:
@@ -49,8 +40,8 @@ class TelemetryPublisher:
 
     Args:
         env: the town (wrapped or not).
-        transports: where messages go (see :mod:`townlet_env.telemetry.transports` and
-            :class:`townlet_env.telemetry.server.TelemetryServer`).
+        transports: where messages go (see :mod:`townlet_env.telemetry.transports`), and
+            frame sinks (:class:`townlet_env.telemetry.server.TelemetryServer`).
         buffer_size: frames the buffer holds before it drops the oldest.
         kpi_every: ticks between KPI reports (the KPI tracker itself sees every built frame).
         health_every: ticks between ``health`` messages (0: none).
@@ -64,7 +55,7 @@ class TelemetryPublisher:
     def __init__(
         self,
         env: Any,
-        transports: Sequence[Transport],
+        transports: Sequence[Transport | FrameSink],
         *,
         buffer_size: int = 256,
         kpi_every: int = 60,
@@ -75,11 +66,18 @@ class TelemetryPublisher:
         if buffer_size < 1:
             raise ValueError(f"TelemetryPublisher: buffer_size={buffer_size}; pass at least 1")
         self.env = env.unwrapped
-        self.transports = list(transports)
+        self.transports = [cast(Transport, t) for t in transports if not hasattr(t, "send_frame")]
+        self.sinks = [cast(FrameSink, t) for t in transports if hasattr(t, "send_frame")]
+        # Messages are built here only for message transports (or with nothing attached,
+        # so current_state() still works); frame sinks build their own, in their process.
+        self._build_here = bool(self.transports) or not self.sinks
         self.buffer: deque[Frame] = deque(maxlen=buffer_size)
         self.kpi_every, self.health_every, self.restart_limit = kpi_every, health_every, restart_limit
         self.backlog_stride = max(1, backlog_stride)
-        self._builder = MessageBuilder(Names.of(self.env), kpi_every=kpi_every)
+        names = Names.of(self.env)
+        self._builder = MessageBuilder(names, kpi_every=kpi_every)
+        for sink in self.sinks:
+            sink.bind(names, kpi_every)
         n = len(self.env.possible_agents)
         self._returns = np.zeros(n, dtype=np.float64)
         self._seq = 0
@@ -187,13 +185,21 @@ class TelemetryPublisher:
                     self._call(transport.flush)
 
     def _publish(self, frame: Frame) -> None:
-        if frame.kind == "health":
+        health = self.health() if frame.kind == "health" else None
+        for sink in self.sinks:
+            if health is None:
+                self.messages_sent += self._call(sink.send_frame, frame)
+            else:
+                self.messages_sent += self._call(sink.send_health, frame.seq, frame.tick, health)
+        if not self._build_here:
+            return
+        if health is not None:
             message: dict[str, Any] = {
                 "schema_version": SCHEMA_VERSION,
                 "seq": frame.seq,
                 "tick": frame.tick,
                 "kind": "health",
-                "health": self.health(),
+                "health": health,
             }
             self._builder.skip(frame.seq)
         else:
@@ -215,8 +221,10 @@ class TelemetryPublisher:
 
     # --- public ----------------------------------------------------------------------------
     def health(self) -> dict[str, Any]:
-        """The stream's health: buffer, drops, throughput and the worker's state."""
-        return {
+        """The stream's health: buffer, drops, throughput and the worker's state; with a
+        WebSocket server also ``fanout`` (per server URL: its process alive, subscribers, drops).
+        """
+        health: dict[str, Any] = {
             "queue_length": len(self.buffer),
             "buffer_size": self.buffer.maxlen,
             "dropped": self.dropped,
@@ -225,6 +233,9 @@ class TelemetryPublisher:
             "send_failures": self.send_failures,
             "worker": {"alive": self._thread.is_alive(), "error": self.error, "restarts": self.restarts},
         }
+        if self.sinks:
+            health["fanout"] = {sink.url: sink.fanout_health() for sink in self.sinks}
+        return health
 
     def flush(self, timeout: float = 10.0) -> bool:
         """Wait until every buffered frame is sent; ``False`` if ``timeout`` s passed first."""
@@ -242,6 +253,8 @@ class TelemetryPublisher:
         :meth:`flush`; for tests and consumers in the same process).
         """
         self.flush()
+        if not self._build_here:
+            return self.sinks[0].request_state()[0]
         with self._cv:
             return copy.deepcopy(self._builder.full_state())
 
@@ -253,6 +266,8 @@ class TelemetryPublisher:
             self._cv.notify_all()
         for transport in self.transports:
             self._call(transport.close)
+        for sink in self.sinks:
+            self._call(sink.close)
         self._thread.join(timeout)
 
     def state_dict(self) -> dict[str, Any]:
@@ -260,12 +275,8 @@ class TelemetryPublisher:
         stream continues (the buffer is flushed first: the tracker runs on the worker).
         """
         self.flush()
-        return {
-            "schema_version": SCHEMA_VERSION,
-            "seq": self._seq,
-            "returns": self._returns.copy(),
-            "kpi": self._builder.kpi_state(),
-        }
+        kpi = self._builder.kpi_state() if self._build_here else self.sinks[0].request_state()[1]
+        return {"schema_version": SCHEMA_VERSION, "seq": self._seq, "returns": self._returns.copy(), "kpi": kpi}
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         """Continue a saved stream: its sequence numbers, starting with a full snapshot."""
@@ -278,4 +289,6 @@ class TelemetryPublisher:
         self._returns[:] = returns
         if "kpi" in state:  # streams saved before the tracker travelled start it afresh
             self._builder.load_kpi_state(state["kpi"])
+            for sink in self.sinks:
+                sink.load_kpi(state["kpi"])
         self._want_snapshot = True
