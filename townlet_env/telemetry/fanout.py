@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
+import sys
 from dataclasses import dataclass
 from itertools import count
 from multiprocessing.connection import Connection
@@ -33,6 +34,8 @@ CONSOLE_PATH = "/console"
 BATCH = 64
 #: Seconds between the statistics this process reports to the town's.
 STATS_EVERY = 0.25
+#: Seconds between looks at subscribers waiting for a resync (when no message comes by).
+RESYNC_EVERY = 0.02
 
 
 @dataclass(frozen=True)
@@ -87,11 +90,12 @@ class Fanout:
             self.ctrl.send(("ready", server.sockets[0].getsockname()[1]))
             loop.add_reader(self.frames.fileno(), self.on_frames)
             loop.add_reader(self.ctrl.fileno(), self.on_ctrl)
-            reporter = loop.create_task(self.report())
+            tasks = [loop.create_task(self.report()), loop.create_task(self.resync_drained())]
             await self.stop
             loop.remove_reader(self.frames.fileno())
             loop.remove_reader(self.ctrl.fileno())
-            reporter.cancel()
+            for task in tasks:
+                task.cancel()
         self.send_ctrl(("stats", self.stats()))
 
     def finish(self) -> None:
@@ -104,6 +108,19 @@ class Fanout:
         while True:
             self.send_ctrl(("stats", self.stats()))
             await asyncio.sleep(STATS_EVERY)
+
+    async def resync_drained(self) -> None:
+        """Send the fresh snapshot to dropped-from subscribers that have caught up, also
+        when the town has stopped publishing.
+        """
+        while True:
+            await asyncio.sleep(RESYNC_EVERY)
+            if self.head is None or self.builder is None:
+                continue
+            limit = self.config.client_queue * self.mean_size
+            for ws, sub in list(self.subs.items()):
+                if sub.resync and ws.transport.get_write_buffer_size() <= limit / 4:
+                    self.send_snapshot(ws, sub)
 
     def stats(self) -> dict[str, Any]:
         return {
@@ -244,6 +261,16 @@ class Fanout:
             pass
 
 
-def main(config: FanoutConfig, frames: Connection, ctrl: Connection) -> None:
-    """The fan-out process's entry point: serve until told to stop or the town's process is gone."""
+def main(argv: list[str]) -> None:
+    """The fan-out process's entry point (``python -m townlet_env.telemetry.fanout CONFIG
+    FRAMES_FD CTRL_FD``, started by the server): serve until told to stop or until the
+    town's process is gone.
+    """
+    config = FanoutConfig(**json.loads(argv[0]))
+    frames = Connection(int(argv[1]), writable=False)
+    ctrl = Connection(int(argv[2]))
     asyncio.run(Fanout(config, frames, ctrl).run())
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

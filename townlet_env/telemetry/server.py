@@ -21,15 +21,21 @@ this process goes away (its pipe closes). Needs the ``[ops]`` extra (``websocket
 from __future__ import annotations
 
 import json
-import multiprocessing
+import os
 import select
+import socket
+import subprocess
+import sys
 import threading
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict
 from itertools import count
+from multiprocessing.connection import Connection
+from pathlib import Path
 from typing import Any
 
-from townlet_env.telemetry.fanout import CONSOLE_PATH, STREAM_PATH, FanoutConfig, main
+from townlet_env.telemetry.fanout import CONSOLE_PATH, STREAM_PATH, FanoutConfig
 from townlet_env.telemetry.frames import Frame, Names
 from townlet_env.telemetry.wire import BIND, HEALTH, KPI, STATE, STOP, FramePacker, record
 
@@ -72,7 +78,7 @@ class TelemetryServer:
         self.host, self.port = host, port
         self.console_handler = console_handler
         self.client_queue, self.send_buffer = client_queue, send_buffer
-        self.process: Any = None  # the child (multiprocessing.Process) once started
+        self.process: subprocess.Popen[bytes] | None = None  # the serving process once started
         self._frames: Any = None  # write end of the frame pipe
         self._ctrl: Any = None  # this end of the control pipe
         self._send_lock = threading.Lock()  # frames and requests come from several threads
@@ -89,23 +95,14 @@ class TelemetryServer:
     # --- lifecycle ---------------------------------------------------------------------------
     def start(self, timeout: float = 60.0) -> TelemetryServer:
         """Start the serving process; returns once its port is bound."""
-        ctx = multiprocessing.get_context("spawn")  # no fork of a threaded process
-        frames_in, self._frames = ctx.Pipe(duplex=False)
-        self._ctrl, ctrl_child = ctx.Pipe()
-        console = self.console_handler is not None
-        config = FanoutConfig(self.host, self.port, self.client_queue, self.send_buffer, console)
-        args = (config, frames_in, ctrl_child)
-        self.process = ctx.Process(target=main, args=args, name="townlet-fanout", daemon=True)
-        self.process.start()
-        frames_in.close()  # only the child holds these ends now: it sees EOF when this process dies
-        ctrl_child.close()
+        self.process = self._spawn()
         if not self._ctrl.poll(timeout):
             self.close()
             raise RuntimeError(f"TelemetryServer: not listening on {self.host}:{self.port} after {timeout} s")
         try:
             status, detail = self._ctrl.recv()
         except EOFError:
-            status, detail = "error", f"the serving process exited (code {self.process.exitcode})"
+            status, detail = "error", f"the serving process exited (code {self.process.poll()})"
         if status != "ready":
             self.close()
             raise RuntimeError(f"TelemetryServer: cannot listen on {self.host}:{self.port}: {detail}")
@@ -119,6 +116,30 @@ class TelemetryServer:
             self._pending.clear()
         return self
 
+    def _spawn(self) -> subprocess.Popen[bytes]:
+        """A fresh interpreter running :mod:`.fanout`, holding the child ends of two pipes.
+
+        A plain subprocess rather than ``multiprocessing``: its ``spawn`` re-imports the
+        caller's main module, which breaks scripts without a ``__main__`` guard, and
+        ``fork`` would copy a threaded process.
+        """
+        frames_in, frames_out = os.pipe()
+        ctrl_here, ctrl_there = socket.socketpair()
+        self._frames = Connection(frames_out, readable=False)
+        self._ctrl = Connection(ctrl_here.detach())
+        config = FanoutConfig(
+            self.host, self.port, self.client_queue, self.send_buffer, self.console_handler is not None
+        )
+        command = [sys.executable, "-m", "townlet_env.telemetry.fanout", json.dumps(asdict(config))]
+        command += [str(frames_in), str(ctrl_there.fileno())]
+        env = dict(os.environ)  # the child imports this very townlet_env, wherever it came from
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(Path(__file__).parents[2]), env.get("PYTHONPATH")]))
+        try:
+            return subprocess.Popen(command, pass_fds=(frames_in, ctrl_there.fileno()), env=env)
+        finally:  # only the child holds these ends now: it sees EOF when this process dies
+            os.close(frames_in)
+            ctrl_there.close()
+
     @property
     def url(self) -> str:
         """The stream's URL, e.g. ``ws://127.0.0.1:8765/telemetry``."""
@@ -131,13 +152,14 @@ class TelemetryServer:
             return
         frames = self._frames
         # Wait (bounded) for room in the pipe: a stuck child must not hang the caller.
-        if proc.is_alive() and not frames.closed and select.select([], [frames.fileno()], [], timeout)[1]:
+        if proc.poll() is None and not frames.closed and select.select([], [frames.fileno()], [], timeout)[1]:
             with self._send_lock:
                 self._frames.send_bytes(STOP)
-        proc.join(timeout)
-        if proc.is_alive():
-            proc.terminate()
-            proc.join(5.0)
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5.0)
         if self._reader is not None:
             self._reader.join(5.0)
         if self._pool is not None:
@@ -177,7 +199,7 @@ class TelemetryServer:
         rid = next(self._ids)
         self._write(record(STATE, rid))
         with self._cv:
-            ok = self._cv.wait_for(lambda: rid in self._replies or not self.process.is_alive(), timeout)
+            ok = self._cv.wait_for(lambda: rid in self._replies or not self.fanout_health()["alive"], timeout)
             if not ok or rid not in self._replies:
                 raise RuntimeError(f"TelemetryServer: no state from the serving process ({self.fanout_health()})")
             return self._replies.pop(rid)
@@ -187,8 +209,8 @@ class TelemetryServer:
         messages built, messages dropped for slow subscribers, snapshots sent (resyncs).
         """
         proc = self.process
-        alive = proc is not None and proc.is_alive()
-        return {"alive": alive, "exitcode": None if proc is None else proc.exitcode, **self._stats}
+        code = None if proc is None else proc.poll()
+        return {"alive": proc is not None and code is None, "exitcode": code, **self._stats}
 
     @property
     def resyncs(self) -> int:

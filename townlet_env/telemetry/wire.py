@@ -35,8 +35,8 @@ def record(tag: bytes, payload: Any) -> bytes:
 
 
 def parse(data: bytes) -> tuple[bytes, Any]:
-    """``(tag, payload)`` of one record."""
-    return data[:1], pickle.loads(data[1:])
+    """``(tag, payload)`` of one record (a bare tag has payload ``None``)."""
+    return data[:1], pickle.loads(data[1:]) if len(data) > 1 else None
 
 
 class FramePacker:
