@@ -39,7 +39,7 @@ WORLD_ARRAYS = (
 )
 _NO_ARRAYS: Mapping[str, Any] = MappingProxyType({})
 #: The stability section without a monitor (shared: readers copy what they keep).
-_NO_STABILITY: Mapping[str, Any] = MappingProxyType({"alerts": (), "metrics": MappingProxyType({})})
+NO_STABILITY: Mapping[str, Any] = MappingProxyType({"alerts": (), "metrics": MappingProxyType({})})
 
 
 @dataclass(frozen=True)
@@ -105,6 +105,6 @@ def stability_section(monitor: Any) -> Mapping[str, Any]:
     ``metrics()`` returns a fresh dict every call, so handing it to the worker is safe.
     """
     if monitor is None:
-        return _NO_STABILITY
+        return NO_STABILITY
     metrics = monitor.metrics() if hasattr(monitor, "metrics") else {}
     return {"alerts": tuple(getattr(monitor, "alerts", ())), "metrics": metrics}

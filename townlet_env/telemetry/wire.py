@@ -15,12 +15,13 @@ from typing import Any
 import numpy as np
 
 from townlet_env.jsonable import jsonable
-from townlet_env.telemetry.frames import Frame
+from townlet_env.telemetry.frames import NO_STABILITY, Frame
+from townlet_env.world.events import Event, EventKind
 
 #: Record tags (parent -> child).
 BIND = b"N"  #: (Names, kpi_every): a new town; the child starts a fresh message builder
 LAYOUT = b"L"  #: ((name, dtype, shape), ...) of the arrays in the frames that follow
-FRAME = b"F"  #: (seq, tick, snapshot, events, stability, raw arrays)
+FRAME = b"F"  #: (seq, tick, snapshot, events as plain tuples, stability or None, raw arrays)
 HEALTH = b"H"  #: (seq, tick, the publisher's health dict)
 KPI = b"K"  #: a KPI tracker state to continue from (a resumed stream)
 STATE = b"Q"  #: request id: answer with the built state and the KPI tracker's state
@@ -40,22 +41,27 @@ def parse(data: bytes) -> tuple[bytes, Any]:
 
 
 class FramePacker:
-    """Packs frames into records, sending the array layout only when it changes."""
+    """Packs frames into records, sending the array layout only when it changes.
+
+    Runs on the publisher's worker thread once a tick, so it avoids what pickles slowly:
+    arrays one by one, and enum members (events travel as plain tuples).
+    """
 
     def __init__(self) -> None:
-        self.layout: Layout = ()
+        self.key: tuple[Any, ...] = ()
 
     def pack(self, frame: Frame) -> list[bytes]:
-        """The records for ``frame`` (a layout record first when the arrays' shapes changed)."""
+        """The records for ``frame`` (a layout record first when the arrays changed shape or type)."""
         arrays = frame.arrays
-        layout = tuple((name, a.dtype.str, a.shape) for name, a in arrays.items())
         out = []
-        if layout != self.layout:
-            self.layout = layout
-            out.append(record(LAYOUT, layout))
-        raw = b"".join([np.ascontiguousarray(a).tobytes() for a in arrays.values()])
-        stability = jsonable(dict(frame.stability)) if frame.stability else {}
-        out.append(record(FRAME, (frame.seq, frame.tick, frame.snapshot, tuple(frame.events), stability, raw)))
+        key = tuple([(a.shape, a.dtype) for a in arrays.values()])
+        if key != self.key:
+            self.key = key
+            out.append(record(LAYOUT, tuple((name, a.dtype.str, a.shape) for name, a in arrays.items())))
+        raw = b"".join([a.tobytes() for a in arrays.values()])
+        events = [(e.tick, int(e.kind), e.agent, e.other, e.obj, e.value) for e in frame.events]
+        stability = None if frame.stability is NO_STABILITY else jsonable(dict(frame.stability))
+        out.append(record(FRAME, (frame.seq, frame.tick, frame.snapshot, events, stability, raw)))
         return out
 
 
@@ -77,5 +83,6 @@ class FrameUnpacker:
             count = int(np.prod(shape, dtype=np.int64))
             arrays[name] = np.frombuffer(raw, dtype=dt, count=count, offset=offset).reshape(shape)
             offset += count * dt.itemsize
-        section: Mapping[str, Any] = stability or {"alerts": (), "metrics": {}}
-        return Frame(seq, tick, snapshot=snapshot, arrays=arrays, events=events, stability=section)
+        section: Mapping[str, Any] = NO_STABILITY if stability is None else stability
+        typed = [Event(t, EventKind(k), *rest) for t, k, *rest in events]
+        return Frame(seq, tick, snapshot=snapshot, arrays=arrays, events=typed, stability=section)
