@@ -197,7 +197,10 @@ class TelemetryServer:
         tracker's state, from the serving process.
         """
         rid = next(self._ids)
-        self._write(record(STATE, rid))
+        try:
+            self._write(record(STATE, rid))
+        except OSError as exc:  # its pipe is broken: the process is gone
+            raise RuntimeError(f"TelemetryServer: no state from the serving process ({self.fanout_health()})") from exc
         with self._cv:
             ok = self._cv.wait_for(lambda: rid in self._replies or not self.fanout_health()["alive"], timeout)
             if not ok or rid not in self._replies:
