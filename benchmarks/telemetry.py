@@ -19,9 +19,11 @@ never-reading run within 10 % of off, the WebSocket run within 30 %.
 from __future__ import annotations
 
 import argparse
+import base64
 import hashlib
 import json
 import os
+import socket
 import statistics
 import subprocess
 import sys
@@ -56,9 +58,9 @@ class PipeNobodyReads:
         os.close(self.read_fd)  # the blocked write now fails (EPIPE), which frees the worker
 
 
-def rss_mib() -> float:
-    """This process's resident memory (Linux), MiB."""
-    with open("/proc/self/status") as f:
+def rss_mib(pid: int | str = "self") -> float:
+    """A process's resident memory (Linux), MiB."""
+    with open(f"/proc/{pid}/status") as f:
         for line in f:
             if line.startswith("VmRSS:"):
                 return int(line.split()[1]) / 1024
@@ -116,6 +118,39 @@ def clients(url: str, n: int) -> None:
         print(json.dumps(r), flush=True)
 
 
+def stuck_subscriber(port: int) -> socket.socket:
+    """A WebSocket subscriber that never reads: a raw socket with a tiny receive buffer."""
+    sock = socket.create_connection(("127.0.0.1", port))
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    key = base64.b64encode(os.urandom(16)).decode()
+    sock.sendall(
+        f"GET /telemetry HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n".encode()
+    )
+    return sock
+
+
+def stuck_run(ticks: int) -> dict[str, Any]:
+    """One timed run with a single WebSocket subscriber that never reads."""
+    from townlet_env.telemetry.server import TelemetryServer
+
+    server = TelemetryServer().start()
+    sock = stuck_subscriber(server.port)
+    deadline = time.monotonic() + 30
+    while server.subscribers < 1 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    rss_before = rss_mib(server.process.pid)
+    rate, cpu_rate, publisher = run(ticks, [server])
+    publisher.flush()
+    time.sleep(0.5)  # one statistics report from the fan-out process
+    health = publisher.health()
+    rss_after = rss_mib(server.process.pid)
+    sock.close()
+    publisher.close()
+    fanout = next(iter(health["fanout"].values()))
+    return {"rate": rate, "cpu_rate": cpu_rate, "fanout": fanout, "rss": (rss_before, rss_after)}
+
+
 def websocket_run(ticks: int, n: int, client_nice: int) -> dict[str, Any]:
     """One timed run with ``n`` subscribers (in one child process, at ``client_nice``)."""
     from townlet_env.telemetry.server import TelemetryServer
@@ -166,7 +201,7 @@ def main() -> None:
         f"{args.ticks} timed ticks a run, 8 seats, scripted expert; env-steps/s by the wall clock"
         f" (and by the tick thread's CPU time); {args.subscribers} subscribers at nice {args.client_nice}"
     )
-    rates: dict[str, list[tuple[float, float]]] = {"off": [], "never": [], "ws": []}
+    rates: dict[str, list[tuple[float, float]]] = {"off": [], "never": [], "stuck": [], "ws": []}
     for r in range(args.rounds):  # interleaved, so drifting load on a shared machine hits all alike
         rates["off"].append(run(args.ticks, None)[:2])
         pipe = PipeNobodyReads()
@@ -176,19 +211,29 @@ def main() -> None:
         health = publisher.health()
         rss_after = rss_mib()
         publisher.close(timeout=1.0)
+        stuck = stuck_run(args.ticks)
+        rates["stuck"].append((stuck["rate"], stuck["cpu_rate"]))
         ws = websocket_run(args.ticks, args.subscribers, args.client_nice)
         rates["ws"].append((ws["rate"], ws["cpu_rate"]))
         print(
             f"round {r}: off {rates['off'][-1][0]:6.0f} ({rates['off'][-1][1]:6.0f})"
             f" | never-reading {wall:6.0f} ({cpu:6.0f}) dropped {health['dropped']}"
             f" buffer max {publisher.max_buffered}/{health['buffer_size']} RSS {rss_before:.0f}->{rss_after:.0f} MiB"
+            f" | stuck subscriber {stuck['rate']:6.0f} ({stuck['cpu_rate']:6.0f})"
+            f" fan-out drops {stuck['fanout'].get('dropped')} alive {stuck['fanout']['alive']}"
+            f" fan-out RSS {stuck['rss'][0]:.0f}->{stuck['rss'][1]:.0f} MiB"
             f" | websocket x{ws['subscribers']} {ws['rate']:6.0f} ({ws['cpu_rate']:6.0f})"
             f" consistent {ws['all_consistent']} publisher drops {ws['dropped']}"
             f" fan-out drops {ws['fanout_dropped']} forced resyncs {ws['resyncs']}",
             flush=True,
         )
     med = {k: (statistics.median(w for w, _ in v), statistics.median(c for _, c in v)) for k, v in rates.items()}
-    for key, label, target in (("never", "never-reading", 0.90), ("ws", f"websocket x{args.subscribers}", 0.70)):
+    targets = (
+        ("never", "never-reading transport", 0.90),
+        ("stuck", "never-reading WebSocket subscriber", 0.90),
+        ("ws", f"websocket x{args.subscribers}", 0.70),
+    )
+    for key, label, target in targets:
         wall, cpu = med[key][0] / med["off"][0], med[key][1] / med["off"][1]
         verdict = "met" if wall >= target else "NOT met"
         print(f"{label} / off (medians): wall {wall:.3f}  tick-thread cpu {cpu:.3f}  (target >= {target}: {verdict})")

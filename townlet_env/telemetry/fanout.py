@@ -26,12 +26,12 @@ from typing import Any
 
 from townlet_env.telemetry import SCHEMA_VERSION
 from townlet_env.telemetry.builder import MessageBuilder
-from townlet_env.telemetry.wire import BIND, FRAME, HEALTH, KPI, LAYOUT, STATE, STOP, FrameUnpacker, parse
+from townlet_env.telemetry.wire import BATCH, BIND, FRAME, HEALTH, KPI, LAYOUT, STATE, STOP, FrameUnpacker, parse
 
 STREAM_PATH = "/telemetry"
 CONSOLE_PATH = "/console"
-#: Records handled per wake-up before the loop serves connections again.
-BATCH = 64
+#: Pipe reads handled per wake-up before the loop serves connections again.
+READS_PER_WAKE = 16
 #: Seconds between the statistics this process reports to the town's.
 STATS_EVERY = 0.25
 #: Seconds between looks at subscribers waiting for a resync (when no message comes by).
@@ -138,7 +138,7 @@ class Fanout:
 
     # --- records from the town's process ---------------------------------------------------
     def on_frames(self) -> None:
-        for _ in range(BATCH):
+        for _ in range(READS_PER_WAKE):
             try:
                 if not self.frames.poll():
                     return
@@ -150,7 +150,10 @@ class Fanout:
 
     def handle(self, data: bytes) -> None:
         tag, payload = parse(data)
-        if tag == FRAME and self.builder is not None:
+        if tag == BATCH:
+            for item in payload:
+                self.handle(item)
+        elif tag == FRAME and self.builder is not None:
             self.publish(self.builder.build(self.unpacker.unpack(payload)))
         elif tag == LAYOUT:
             self.unpacker.set_layout(payload)

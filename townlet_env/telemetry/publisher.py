@@ -30,6 +30,8 @@ from townlet_env.telemetry.frames import Frame, Names, copy_arrays, stability_se
 from townlet_env.telemetry.sinks import TRANSPORT_ERRORS, FrameSink, Transport
 
 __all__ = ["TRANSPORT_ERRORS", "FrameSink", "TelemetryPublisher", "Transport"]
+#: Seconds the worker waits, once it has sent everything, before it looks again.
+LINGER = 0.002
 
 
 class TelemetryPublisher:
@@ -183,6 +185,12 @@ class TelemetryPublisher:
             if not self.buffer:
                 for transport in self.transports:
                     self._call(transport.flush)
+                for sink in self.sinks:
+                    self._call(sink.flush)
+                if not self._closing:
+                    # Let a few ticks' frames gather, so that neither thread wakes the other
+                    # every tick (each hand-over of the interpreter lock costs the tick loop).
+                    time.sleep(LINGER)
 
     def _publish(self, frame: Frame) -> None:
         health = self.health() if frame.kind == "health" else None

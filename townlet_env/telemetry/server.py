@@ -37,9 +37,11 @@ from typing import Any
 
 from townlet_env.telemetry.fanout import CONSOLE_PATH, STREAM_PATH, FanoutConfig
 from townlet_env.telemetry.frames import Frame, Names
-from townlet_env.telemetry.wire import BIND, HEALTH, KPI, STATE, STOP, FramePacker, record
+from townlet_env.telemetry.wire import BATCH, BIND, HEALTH, KPI, STATE, STOP, FramePacker, record
 
 LOOPBACK = frozenset({"127.0.0.1", "::1", "localhost"})
+#: Frame records gathered before they are written even without a flush.
+BATCH_BYTES = 1 << 16
 __all__ = ["CONSOLE_PATH", "LOOPBACK", "STREAM_PATH", "TelemetryServer"]
 _CONSOLE_FAILED = json.dumps({"ok": False, "error": {"code": "internal", "message": "the console handler failed"}})
 
@@ -84,6 +86,8 @@ class TelemetryServer:
         self._send_lock = threading.Lock()  # frames and requests come from several threads
         self._ctrl_lock = threading.Lock()
         self._pending: list[bytes] = []  # bind/KPI records given before start()
+        self._batch: list[bytes] = []  # frame records not yet written
+        self._batch_bytes = 0
         self._packer = FramePacker()
         self._stats: dict[str, Any] = {}
         self._replies: dict[int, tuple[dict[str, Any], dict[str, Any]]] = {}
@@ -154,6 +158,7 @@ class TelemetryServer:
         # Wait (bounded) for room in the pipe: a stuck child must not hang the caller.
         if proc.poll() is None and not frames.closed and select.select([], [frames.fileno()], [], timeout)[1]:
             with self._send_lock:
+                self._write_batch()
                 self._frames.send_bytes(STOP)
         try:
             proc.wait(timeout)
@@ -169,7 +174,16 @@ class TelemetryServer:
                 conn.close()
 
     def flush(self) -> None:
-        """Nothing to flush: each frame is written to the pipe as it is sent."""
+        """Write the frames gathered so far to the serving process (one pipe write)."""
+        with self._send_lock:
+            self._write_batch()
+
+    def _write_batch(self) -> None:
+        batch, self._batch = self._batch, []
+        if len(batch) == 1:
+            self._frames.send_bytes(batch[0])
+        elif batch:
+            self._frames.send_bytes(record(BATCH, batch))
 
     # --- the publisher's side ------------------------------------------------------------------
     def bind(self, names: Names, kpi_every: int) -> None:
@@ -178,11 +192,19 @@ class TelemetryServer:
         self._write(record(BIND, (names, kpi_every)), hold=True)
 
     def send_frame(self, frame: Frame) -> None:
-        """Hand one tick's frame to the serving process (blocks while its pipe is full)."""
+        """Hand one tick's frame to the serving process: gathered until :meth:`flush` (the
+        publisher calls it when its buffer runs empty) or 64 KiB; a write blocks while the
+        pipe is full.
+        """
         if self.process is None:
             raise RuntimeError("TelemetryServer: not started; call start() before stepping the town")
-        for data in self._packer.pack(frame):
-            self._write(data)
+        records = self._packer.pack(frame)
+        with self._send_lock:
+            self._batch += records
+            self._batch_bytes += sum(len(r) for r in records)
+            if self._batch_bytes >= BATCH_BYTES:
+                self._batch_bytes = 0
+                self._write_batch()
 
     def send_health(self, seq: int, tick: int, health: Mapping[str, Any]) -> None:
         """Publish a ``health`` message with sequence number ``seq``."""
@@ -232,6 +254,7 @@ class TelemetryServer:
             elif self.process is None:
                 raise RuntimeError("TelemetryServer: not started")
             else:
+                self._write_batch()  # what came before goes first
                 self._frames.send_bytes(data)
 
     # --- the control pipe (reader thread) -----------------------------------------------------

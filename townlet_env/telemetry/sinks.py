@@ -55,5 +55,8 @@ class FrameSink(Protocol):
     def fanout_health(self) -> dict[str, Any]:
         """The sink's own health (its process alive, its counters)."""
 
+    def flush(self) -> None:
+        """Push out what it holds (the publisher's buffer has run empty)."""
+
     def close(self) -> None:
         """Release the sink's resources."""

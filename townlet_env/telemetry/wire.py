@@ -26,6 +26,7 @@ HEALTH = b"H"  #: (seq, tick, the publisher's health dict)
 KPI = b"K"  #: a KPI tracker state to continue from (a resumed stream)
 STATE = b"Q"  #: request id: answer with the built state and the KPI tracker's state
 STOP = b"X"  #: close every connection and exit
+BATCH = b"B"  #: a list of records, in order (one pipe write for several ticks)
 
 Layout = tuple[tuple[str, str, tuple[int, ...]], ...]
 
