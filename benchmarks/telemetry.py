@@ -1,19 +1,23 @@
 """Telemetry overhead: env-steps/s with telemetry off, with a consumer that never reads,
 and with WebSocket subscribers on loopback.
 
-Three runs of the same town (8 seats, the scripted expert choosing, option mode), each
-timing ``env.step`` alone over ``--ticks`` ticks:
+Runs of the same town (8 seats, the scripted expert choosing, option mode), each timing
+``env.step`` alone over ``--ticks`` ticks, in ``--rounds`` alternating rounds of:
 
 * ``off``: no publisher.
-* ``never-reading``: a publisher whose only transport writes into an OS pipe that nobody
-  reads, so its worker blocks for good after the pipe fills; the buffer drops frames.
+* ``never-reading transport``: a publisher whose only transport writes into an OS pipe
+  that nobody reads, so its worker blocks for good after the pipe fills; the buffer drops
+  frames.
+* ``stuck subscriber``: a :class:`TelemetryServer` with one WebSocket subscriber that
+  never reads (its fan-out process drops messages to it and counts them).
 * ``websocket``: a publisher feeding a :class:`TelemetryServer`, with ``--subscribers``
-  clients in a separate process (so their parsing is not charged to the town). Each
-  client checks that its first message is a snapshot and reports the digest of the state
-  it rebuilt, which must equal the publisher's.
+  clients in a separate process at ``--client-nice`` (so their parsing is not charged to
+  the town on a 2-core machine). Each client checks that its first message is a snapshot
+  and reports the digest of the state it rebuilt, which must equal the publisher's.
 
-Run: ``python benchmarks/telemetry.py [--ticks 10000] [--subscribers 20]``. Targets: the
-never-reading run within 10 % of off, the WebSocket run within 30 %.
+Run: ``PYTHONPATH=. python benchmarks/telemetry.py --ticks 10000 --subscribers 20 --rounds 3``.
+Targets (medians, wall clock): the never-reading runs within 10 % of off, the WebSocket
+run within 30 %.
 """
 
 from __future__ import annotations

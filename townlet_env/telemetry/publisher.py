@@ -26,7 +26,7 @@ import numpy as np
 
 from townlet_env.telemetry import SCHEMA_VERSION
 from townlet_env.telemetry.builder import MessageBuilder
-from townlet_env.telemetry.frames import Frame, Names, copy_arrays, stability_section
+from townlet_env.telemetry.frames import ArrayCapture, Frame, Names, stability_section
 from townlet_env.telemetry.sinks import TRANSPORT_ERRORS, FrameSink, Transport
 
 __all__ = ["TRANSPORT_ERRORS", "FrameSink", "TelemetryPublisher", "Transport"]
@@ -83,6 +83,7 @@ class TelemetryPublisher:
         n = len(self.env.possible_agents)
         self._returns = np.zeros(n, dtype=np.float64)
         self._seq = 0
+        self._capture = ArrayCapture()
         self._want_snapshot = False
         self._cv = threading.Condition()
         self._busy = False
@@ -136,7 +137,7 @@ class TelemetryPublisher:
             self._next_seq(),
             env.world.tick,
             snapshot=snapshot,
-            arrays=copy_arrays(env.world, env.last_rewards, self._returns),
+            arrays=self._capture(env.world, env.last_rewards, self._returns),
             events=env.last_events,
             stability=stability_section(env.attachments.get("stability")),
         )
