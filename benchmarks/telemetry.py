@@ -184,6 +184,7 @@ def websocket_run(ticks: int, n: int, client_nice: int) -> dict[str, Any]:
         "cpu_rate": cpu_rate,
         "subscribers": len(results),
         "all_consistent": all(ok) and len(ok) == n,
+        "ok": f"{sum(ok)}/{n}",
         "resyncs": server.resyncs - n,
         "dropped": health["dropped"],
         "fanout_dropped": fanout.get("dropped", 0),
@@ -227,7 +228,7 @@ def main() -> None:
             f" fan-out drops {stuck['fanout'].get('dropped')} alive {stuck['fanout']['alive']}"
             f" fan-out RSS {stuck['rss'][0]:.0f}->{stuck['rss'][1]:.0f} MiB"
             f" | websocket x{ws['subscribers']} {ws['rate']:6.0f} ({ws['cpu_rate']:6.0f})"
-            f" consistent {ws['all_consistent']} publisher drops {ws['dropped']}"
+            f" consistent {ws['ok']} publisher drops {ws['dropped']}"
             f" fan-out drops {ws['fanout_dropped']} forced resyncs {ws['resyncs']}",
             flush=True,
         )

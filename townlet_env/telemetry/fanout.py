@@ -96,6 +96,10 @@ class Fanout:
             loop.remove_reader(self.ctrl.fileno())
             for task in tasks:
                 task.cancel()
+            if self.head is not None and self.builder is not None:
+                for ws, sub in self.subs.items():
+                    if sub.resync:  # a lagging subscriber still ends on the final state
+                        self.send_snapshot(ws, sub)
         self.send_ctrl(("stats", self.stats()))
 
     def finish(self) -> None:
