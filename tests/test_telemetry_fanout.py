@@ -19,10 +19,12 @@ import pytest
 
 import townlet_env
 from townlet_env.scripted import ScriptedExpert
+from townlet_env.telemetry.client import validator
 from townlet_env.telemetry.publisher import TelemetryPublisher
 from townlet_env.telemetry.transports import MemoryTransport
 
 pytest.importorskip("websockets")
+pytest.importorskip("jsonschema")
 from tests.test_telemetry_server import Subscriber
 from townlet_env.telemetry.server import TelemetryServer
 
@@ -92,6 +94,10 @@ def test_the_fan_out_sends_what_in_process_publishing_builds_and_every_subscribe
         assert sub.state.consistent and sub.state.gaps == 0 and sub.state.state == expected
     # Every subscriber joined before the first message, so it got the very same stream
     # (health messages are built from the publisher's health() at different instants).
+    check = validator()
+    for message in subs[0].messages:
+        assert not list(check.iter_errors(message)), message["seq"]
+    assert "fanout" in next(m for m in subs[0].messages if m["kind"] == "health")["health"]
     for sub in subs:
         assert [m for m in sub.messages if m["kind"] != "health"] == [m for m in local if m["kind"] != "health"]
         assert [m["seq"] for m in sub.messages] == [m["seq"] for m in local]

@@ -169,6 +169,7 @@ class Fanout:
         elif tag == BIND:
             names, kpi_every = payload
             self.builder = MessageBuilder(names, kpi_every=kpi_every)
+            self.head = self.snapshot_cache = None  # a new stream (its seq may start again at 0)
         elif tag == KPI and self.builder is not None:
             self.builder.load_kpi_state(payload)
         elif tag == STATE:
