@@ -26,12 +26,10 @@ from typing import Any
 
 from townlet_env.telemetry import SCHEMA_VERSION
 from townlet_env.telemetry.builder import MessageBuilder
-from townlet_env.telemetry.wire import BATCH, BIND, FRAME, HEALTH, KPI, LAYOUT, STATE, STOP, FrameUnpacker, parse
+from townlet_env.telemetry.wire import BIND, FRAME, HEALTH, KPI, LAYOUT, STATE, STOP, FrameUnpacker, RecordReader, parse
 
 STREAM_PATH = "/telemetry"
 CONSOLE_PATH = "/console"
-#: Pipe reads handled per wake-up before the loop serves connections again.
-READS_PER_WAKE = 16
 #: Seconds between the statistics this process reports to the town's.
 STATS_EVERY = 0.25
 #: Seconds between looks at subscribers waiting for a resync (when no message comes by).
@@ -61,8 +59,8 @@ class _Subscriber:
 class Fanout:
     """The fan-out process's state: the builder, the subscribers, the statistics."""
 
-    def __init__(self, config: FanoutConfig, frames: Connection, ctrl: Connection) -> None:
-        self.config, self.frames, self.ctrl = config, frames, ctrl
+    def __init__(self, config: FanoutConfig, frames: int, ctrl: Connection) -> None:
+        self.config, self.frames, self.ctrl = config, RecordReader(frames), ctrl
         self.builder: MessageBuilder | None = None
         self.unpacker = FrameUnpacker()
         self.subs: dict[Any, _Subscriber] = {}
@@ -88,11 +86,11 @@ class Fanout:
             return
         async with server:
             self.ctrl.send(("ready", server.sockets[0].getsockname()[1]))
-            loop.add_reader(self.frames.fileno(), self.on_frames)
+            loop.add_reader(self.frames.fd, self.on_frames)
             loop.add_reader(self.ctrl.fileno(), self.on_ctrl)
             tasks = [loop.create_task(self.report()), loop.create_task(self.resync_drained())]
             await self.stop
-            loop.remove_reader(self.frames.fileno())
+            loop.remove_reader(self.frames.fd)
             loop.remove_reader(self.ctrl.fileno())
             for task in tasks:
                 task.cancel()
@@ -142,22 +140,19 @@ class Fanout:
 
     # --- records from the town's process ---------------------------------------------------
     def on_frames(self) -> None:
-        for _ in range(READS_PER_WAKE):
-            try:
-                if not self.frames.poll():
-                    return
-                data = self.frames.recv_bytes()
-            except (EOFError, OSError):  # the town's process closed the pipe or died
-                self.finish()
-                return
+        try:
+            records = self.frames.read()
+        except OSError:
+            records = None
+        if records is None:  # the town's process closed the pipe or died
+            self.finish()
+            return
+        for data in records:
             self.handle(data)
 
     def handle(self, data: bytes) -> None:
         tag, payload = parse(data)
-        if tag == BATCH:
-            for item in payload:
-                self.handle(item)
-        elif tag == FRAME and self.builder is not None:
+        if tag == FRAME and self.builder is not None:
             self.publish(self.builder.build(self.unpacker.unpack(payload)))
         elif tag == LAYOUT:
             self.unpacker.set_layout(payload)
@@ -275,9 +270,7 @@ def main(argv: list[str]) -> None:
     town's process is gone.
     """
     config = FanoutConfig(**json.loads(argv[0]))
-    frames = Connection(int(argv[1]), writable=False)
-    ctrl = Connection(int(argv[2]))
-    asyncio.run(Fanout(config, frames, ctrl).run())
+    asyncio.run(Fanout(config, int(argv[1]), Connection(int(argv[2]))).run())
 
 
 if __name__ == "__main__":

@@ -68,8 +68,8 @@ class TelemetryPublisher:
         if buffer_size < 1:
             raise ValueError(f"TelemetryPublisher: buffer_size={buffer_size}; pass at least 1")
         self.env = env.unwrapped
-        self.transports = [cast(Transport, t) for t in transports if not hasattr(t, "send_frame")]
-        self.sinks = [cast(FrameSink, t) for t in transports if hasattr(t, "send_frame")]
+        self.transports = [cast(Transport, t) for t in transports if not hasattr(t, "offer")]
+        self.sinks = [cast(FrameSink, t) for t in transports if hasattr(t, "offer")]
         # Messages are built here only for message transports (or with nothing attached,
         # so current_state() still works); frame sinks build their own, in their process.
         self._build_here = bool(self.transports) or not self.sinks
@@ -102,7 +102,11 @@ class TelemetryPublisher:
     # --- tick thread -----------------------------------------------------------------------
     def after_reset(self, env: Any) -> None:
         self._returns[:] = 0.0
-        self._push(self._frame(env, snapshot=True))
+        frame = self._frame(env, snapshot=True)
+        if self._build_here:
+            self._push(frame)
+        for sink in self.sinks:
+            sink.offer(frame)  # never dropped: a new episode starts here
 
     def after_step(self, env: Any) -> None:
         world = env.world
@@ -116,16 +120,29 @@ class TelemetryPublisher:
         ):
             self.restarts += 1
             self._thread = self._start_worker()
-        if len(self.buffer) == self.buffer.maxlen and world.tick % self.backlog_stride:
-            # Backlogged (a consumer is stuck): the frame would only push out another one,
-            # so most ticks skip the copy; their seq is skipped too (diffs then span it).
-            self.dropped += 1
+        # Backlogged (a consumer is stuck): the frame would only push out another one, so
+        # most ticks skip the copy; their seq is skipped too (diffs then span it). Frame
+        # sinks say themselves whether they can take one (they count what they miss).
+        full = len(self.buffer) == self.buffer.maxlen
+        buffered = self._build_here and not (full and world.tick % self.backlog_stride)
+        self.dropped += self._build_here and not buffered
+        ready = self.sinks if self._want_snapshot else [sink for sink in self.sinks if sink.ready()]
+        if not buffered and not ready:
             self._seq += 1
             return
-        self._push(self._frame(env, snapshot=self._want_snapshot))
+        frame = self._frame(env, snapshot=self._want_snapshot)
         self._want_snapshot = False
+        if buffered:
+            self._push(frame)
+        for sink in ready:
+            sink.offer(frame)
         if self.health_every and world.tick % self.health_every == 0:
-            self._push(Frame(self._next_seq(), world.tick, kind="health"))
+            health = Frame(self._next_seq(), world.tick, kind="health")
+            if buffered:
+                self._push(health)
+            report = self.health() if ready else {}
+            for sink in ready:
+                sink.offer_health(health.seq, health.tick, report)
 
     def _next_seq(self) -> int:
         seq = self._seq
@@ -186,8 +203,6 @@ class TelemetryPublisher:
             if not self.buffer:
                 for transport in self.transports:
                     self._call(transport.flush)
-                for sink in self.sinks:
-                    self._call(sink.flush)
                 if not self._closing:
                     # Let a few ticks' frames gather, so that neither thread wakes the other
                     # every tick (each hand-over of the interpreter lock costs the tick loop).
@@ -195,13 +210,6 @@ class TelemetryPublisher:
 
     def _publish(self, frame: Frame) -> None:
         health = self.health() if frame.kind == "health" else None
-        for sink in self.sinks:
-            if health is None:
-                self.messages_sent += self._call(sink.send_frame, frame)
-            else:
-                self.messages_sent += self._call(sink.send_health, frame.seq, frame.tick, health)
-        if not self._build_here:
-            return
         if health is not None:
             message: dict[str, Any] = {
                 "schema_version": SCHEMA_VERSION,
@@ -247,7 +255,9 @@ class TelemetryPublisher:
         return health
 
     def flush(self, timeout: float = 10.0) -> bool:
-        """Wait until every buffered frame is sent; ``False`` if ``timeout`` s passed first."""
+        """Wait until every buffered frame is sent (and every frame sink has written what it
+        queued); ``False`` if ``timeout`` s passed first.
+        """
         deadline = time.monotonic() + timeout
         with self._cv:
             while (self.buffer or self._busy) and self._thread.is_alive():
@@ -255,7 +265,8 @@ class TelemetryPublisher:
                 if left <= 0:
                     return False
                 self._cv.wait(min(left, 0.1))
-        return not self.buffer
+        sinks_done = [sink.flush(max(0.0, deadline - time.monotonic())) for sink in self.sinks]
+        return not self.buffer and all(sinks_done)
 
     def current_state(self) -> dict[str, Any]:
         """The state the stream describes now, built from the last frame's arrays (after a

@@ -12,8 +12,9 @@ Routes:
 
 The serving runs in a child process (:mod:`townlet_env.telemetry.fanout`), so that
 building messages and writing them to many subscribers never competes with the tick loop
-for the interpreter lock. The publisher hands this server raw frames (``send_frame``),
-which cross a pipe once per tick; the child builds, encodes and fans them out. It binds
+for the interpreter lock. The publisher's tick thread hands this server raw frames
+(``offer``), which go down a pipe in one non-blocking write every few milliseconds; the
+child builds, encodes and fans them out. It binds
 loopback addresses only, and exits when :meth:`TelemetryServer.close` tells it to or when
 this process goes away (its pipe closes). Needs the ``[ops]`` extra (``websockets``).
 """
@@ -22,7 +23,6 @@ from __future__ import annotations
 
 import json
 import os
-import select
 import socket
 import subprocess
 import sys
@@ -37,11 +37,9 @@ from typing import Any
 
 from townlet_env.telemetry.fanout import CONSOLE_PATH, STREAM_PATH, FanoutConfig
 from townlet_env.telemetry.frames import Frame, Names
-from townlet_env.telemetry.wire import BATCH, BIND, HEALTH, KPI, STATE, STOP, FramePacker, record
+from townlet_env.telemetry.wire import BIND, HEALTH, KPI, STATE, STOP, FramePacker, PipeWriter, record
 
 LOOPBACK = frozenset({"127.0.0.1", "::1", "localhost"})
-#: Frame records gathered before they are written even without a flush.
-BATCH_BYTES = 1 << 16
 __all__ = ["CONSOLE_PATH", "LOOPBACK", "STREAM_PATH", "TelemetryServer"]
 _CONSOLE_FAILED = json.dumps({"ok": False, "error": {"code": "internal", "message": "the console handler failed"}})
 
@@ -81,13 +79,12 @@ class TelemetryServer:
         self.console_handler = console_handler
         self.client_queue, self.send_buffer = client_queue, send_buffer
         self.process: subprocess.Popen[bytes] | None = None  # the serving process once started
-        self._frames: Any = None  # write end of the frame pipe
+        self._writer: PipeWriter | None = None  # the frame pipe's write end
         self._ctrl: Any = None  # this end of the control pipe
         self._send_lock = threading.Lock()  # frames and requests come from several threads
         self._ctrl_lock = threading.Lock()
         self._pending: list[bytes] = []  # bind/KPI records given before start()
-        self._batch: list[bytes] = []  # frame records not yet written
-        self._batch_bytes = 0
+        self.frames_sent = self.frames_dropped = 0
         self._packer = FramePacker()
         self._stats: dict[str, Any] = {}
         self._replies: dict[int, tuple[dict[str, Any], dict[str, Any]]] = {}
@@ -99,8 +96,9 @@ class TelemetryServer:
     # --- lifecycle ---------------------------------------------------------------------------
     def start(self, timeout: float = 60.0) -> TelemetryServer:
         """Start the serving process; returns once its port is bound."""
-        self.process = self._spawn()
+        self.process, writer = self._spawn()
         if not self._ctrl.poll(timeout):
+            writer.close()
             self.close()
             raise RuntimeError(f"TelemetryServer: not listening on {self.host}:{self.port} after {timeout} s")
         try:
@@ -108,19 +106,22 @@ class TelemetryServer:
         except EOFError:
             status, detail = "error", f"the serving process exited (code {self.process.poll()})"
         if status != "ready":
+            writer.close()
             self.close()
             raise RuntimeError(f"TelemetryServer: cannot listen on {self.host}:{self.port}: {detail}")
         self.port = int(detail)
         self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="townlet-console")
         self._reader = threading.Thread(target=self._read, name="townlet-ws-ctrl", daemon=True)
         self._reader.start()
-        with self._send_lock:
+        with self._send_lock:  # the held records (bind, KPI state) go before any frame
             for data in self._pending:
-                self._frames.send_bytes(data)
+                writer.add(data)
             self._pending.clear()
+            writer.drain(timeout)
+            self._writer = writer
         return self
 
-    def _spawn(self) -> subprocess.Popen[bytes]:
+    def _spawn(self) -> tuple[subprocess.Popen[bytes], PipeWriter]:
         """A fresh interpreter running :mod:`.fanout`, holding the child ends of two pipes.
 
         A plain subprocess rather than ``multiprocessing``: its ``spawn`` re-imports the
@@ -129,7 +130,7 @@ class TelemetryServer:
         """
         frames_in, frames_out = os.pipe()
         ctrl_here, ctrl_there = socket.socketpair()
-        self._frames = Connection(frames_out, readable=False)
+        writer = PipeWriter(frames_out)
         self._ctrl = Connection(ctrl_here.detach())
         config = FanoutConfig(
             self.host, self.port, self.client_queue, self.send_buffer, self.console_handler is not None
@@ -139,7 +140,7 @@ class TelemetryServer:
         env = dict(os.environ)  # the child imports this very townlet_env, wherever it came from
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(Path(__file__).parents[2]), env.get("PYTHONPATH")]))
         try:
-            return subprocess.Popen(command, pass_fds=(frames_in, ctrl_there.fileno()), env=env)
+            return subprocess.Popen(command, pass_fds=(frames_in, ctrl_there.fileno()), env=env), writer
         finally:  # only the child holds these ends now: it sees EOF when this process dies
             os.close(frames_in)
             ctrl_there.close()
@@ -154,12 +155,11 @@ class TelemetryServer:
         proc = self.process
         if proc is None:
             return
-        frames = self._frames
-        # Wait (bounded) for room in the pipe: a stuck child must not hang the caller.
-        if proc.poll() is None and not frames.closed and select.select([], [frames.fileno()], [], timeout)[1]:
-            with self._send_lock:
-                self._write_batch()
-                self._frames.send_bytes(STOP)
+        writer = self._writer
+        if proc.poll() is None and writer is not None:
+            with self._send_lock:  # bounded: a stuck child must not hang the caller
+                writer.add(STOP)
+                writer.drain(timeout)
         try:
             proc.wait(timeout)
         except subprocess.TimeoutExpired:
@@ -169,21 +169,18 @@ class TelemetryServer:
             self._reader.join(5.0)
         if self._pool is not None:
             self._pool.shutdown(wait=False, cancel_futures=True)
-        for conn in (self._frames, self._ctrl):
-            if conn is not None and not conn.closed:
-                conn.close()
+        if writer is not None:
+            writer.close()
+            self._writer = None
+        if self._ctrl is not None and not self._ctrl.closed:
+            self._ctrl.close()
 
-    def flush(self) -> None:
-        """Write the frames gathered so far to the serving process (one pipe write)."""
+    def flush(self, timeout: float = 10.0) -> bool:
+        """Write every frame queued so far to the serving process, waiting up to ``timeout``
+        s for room in the pipe; ``False`` if some are left (or the process is gone).
+        """
         with self._send_lock:
-            self._write_batch()
-
-    def _write_batch(self) -> None:
-        batch, self._batch = self._batch, []
-        if len(batch) == 1:
-            self._frames.send_bytes(batch[0])
-        elif batch:
-            self._frames.send_bytes(record(BATCH, batch))
+            return self._writer is None or self._writer.drain(timeout)
 
     # --- the publisher's side ------------------------------------------------------------------
     def bind(self, names: Names, kpi_every: int) -> None:
@@ -191,24 +188,34 @@ class TelemetryServer:
         self._packer = FramePacker()
         self._write(record(BIND, (names, kpi_every)), hold=True)
 
-    def send_frame(self, frame: Frame) -> None:
-        """Hand one tick's frame to the serving process: gathered until :meth:`flush` (the
-        publisher calls it when its buffer runs empty) or 64 KiB; a write blocks while the
-        pipe is full.
+    def ready(self) -> bool:
+        """Whether to capture a frame for this server this tick (tick thread): not while its
+        pipe is congested (the serving process is behind) or broken; such a tick is counted
+        in ``frames_dropped`` and the next diff spans it.
         """
-        if self.process is None:
-            raise RuntimeError("TelemetryServer: not started; call start() before stepping the town")
-        records = self._packer.pack(frame)
-        with self._send_lock:
-            self._batch += records
-            self._batch_bytes += sum(len(r) for r in records)
-            if self._batch_bytes >= BATCH_BYTES:
-                self._batch_bytes = 0
-                self._write_batch()
+        writer = self._writer
+        if writer is None or writer.error is not None or writer.congested:
+            self.frames_dropped += 1
+            return False
+        return True
 
-    def send_health(self, seq: int, tick: int, health: Mapping[str, Any]) -> None:
-        """Publish a ``health`` message with sequence number ``seq``."""
-        self._write(record(HEALTH, (seq, tick, dict(health))))
+    def offer(self, frame: Frame) -> None:
+        """Queue one tick's frame for the serving process (tick thread; never blocks)."""
+        writer = self._writer
+        if writer is None:
+            self.frames_dropped += 1
+            return
+        with self._send_lock:
+            for data in self._packer.pack(frame):
+                writer.add(data)
+            self.frames_sent += 1
+            writer.push()
+
+    def offer_health(self, seq: int, tick: int, health: Mapping[str, Any]) -> None:
+        """Publish a ``health`` message with sequence number ``seq`` (tick thread)."""
+        if self._writer is not None:
+            with self._send_lock:
+                self._writer.add(record(HEALTH, (seq, tick, dict(health))))
 
     def load_kpi(self, state: Mapping[str, Any]) -> None:
         """Continue the serving process's KPI tracker from a saved state (a resumed stream)."""
@@ -235,7 +242,15 @@ class TelemetryServer:
         """
         proc = self.process
         code = None if proc is None else proc.poll()
-        return {"alive": proc is not None and code is None, "exitcode": code, **self._stats}
+        error = None if self._writer is None or self._writer.error is None else repr(self._writer.error)
+        return {
+            "alive": proc is not None and code is None,
+            "exitcode": code,
+            "frames_sent": self.frames_sent,
+            "frames_dropped": self.frames_dropped,
+            "pipe_error": error,
+            **self._stats,
+        }
 
     @property
     def resyncs(self) -> int:
@@ -247,15 +262,18 @@ class TelemetryServer:
         """Connected stream subscribers, as last reported (every 0.25 s and on connect)."""
         return int(self._stats.get("subscribers", 0))
 
-    def _write(self, data: bytes, hold: bool = False) -> None:
+    def _write(self, data: bytes, hold: bool = False, timeout: float = 30.0) -> None:
+        """Send a control record after everything queued, waiting for the pipe."""
         with self._send_lock:
-            if self.process is None and hold:
+            writer = self._writer
+            if writer is None and hold:
                 self._pending.append(data)
-            elif self.process is None:
+                return
+            if writer is None:
                 raise RuntimeError("TelemetryServer: not started")
-            else:
-                self._write_batch()  # what came before goes first
-                self._frames.send_bytes(data)
+            writer.add(data)
+            if not writer.drain(timeout):
+                raise OSError(f"the frame pipe did not take the record in {timeout} s ({writer.error!r})")
 
     # --- the control pipe (reader thread) -----------------------------------------------------
     def _read(self) -> None:

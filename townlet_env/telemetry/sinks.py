@@ -40,11 +40,14 @@ class FrameSink(Protocol):
     def bind(self, names: Names, kpi_every: int) -> None:
         """A publisher attached: start a fresh message builder for this town."""
 
-    def send_frame(self, frame: Frame) -> None:
-        """Take one tick's frame (on the publisher's worker thread)."""
+    def ready(self) -> bool:
+        """Whether it can take a frame this tick (tick thread; counts the ticks it misses)."""
 
-    def send_health(self, seq: int, tick: int, health: Mapping[str, Any]) -> None:
-        """Publish a ``health`` message."""
+    def offer(self, frame: Frame) -> None:
+        """Take one tick's frame (tick thread: must never block)."""
+
+    def offer_health(self, seq: int, tick: int, health: Mapping[str, Any]) -> None:
+        """Publish a ``health`` message (tick thread: must never block)."""
 
     def load_kpi(self, state: Mapping[str, Any]) -> None:
         """Continue the KPI tracker from a saved state."""
@@ -55,8 +58,8 @@ class FrameSink(Protocol):
     def fanout_health(self) -> dict[str, Any]:
         """The sink's own health (its process alive, its counters)."""
 
-    def flush(self) -> None:
-        """Push out what it holds (the publisher's buffer has run empty)."""
+    def flush(self, timeout: float) -> bool:
+        """Write out what it holds, waiting up to ``timeout`` s; ``False`` if some is left."""
 
     def close(self) -> None:
         """Release the sink's resources."""
