@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import socket
 import sys
 from dataclasses import dataclass
@@ -45,6 +46,7 @@ class FanoutConfig:
     client_queue: int
     send_buffer: int
     console: bool
+    nice: int = 0
 
 
 class _Subscriber:
@@ -270,6 +272,8 @@ def main(argv: list[str]) -> None:
     town's process is gone.
     """
     config = FanoutConfig(**json.loads(argv[0]))
+    if config.nice:
+        os.nice(config.nice)  # below the town: when CPUs are short, telemetry drops, the town runs
     asyncio.run(Fanout(config, int(argv[1]), Connection(int(argv[2]))).run())
 
 

@@ -61,6 +61,9 @@ class TelemetryServer:
         send_buffer: the kernel send buffer of each subscriber's socket, in bytes; small, so
             that a subscriber that stops reading is noticed (and resynced) within a few
             dozen messages rather than after megabytes.
+        nice: added to the serving process's niceness, so that when CPUs are short it
+            yields to the town (frames it cannot take in time are dropped and counted)
+            rather than slowing the tick loop; 0 keeps this process's priority.
 
     """
 
@@ -72,12 +75,13 @@ class TelemetryServer:
         console_handler: Callable[[str], str] | None = None,
         client_queue: int = 256,
         send_buffer: int = 1 << 16,
+        nice: int = 10,
     ) -> None:
         if host not in LOOPBACK:
             raise ValueError(f"TelemetryServer: host {host!r} is not loopback; use 127.0.0.1 (telemetry is local only)")
         self.host, self.port = host, port
         self.console_handler = console_handler
-        self.client_queue, self.send_buffer = client_queue, send_buffer
+        self.client_queue, self.send_buffer, self.nice = client_queue, send_buffer, nice
         self.process: subprocess.Popen[bytes] | None = None  # the serving process once started
         self._writer: PipeWriter | None = None  # the frame pipe's write end
         self._ctrl: Any = None  # this end of the control pipe
@@ -133,7 +137,7 @@ class TelemetryServer:
         writer = PipeWriter(frames_out)
         self._ctrl = Connection(ctrl_here.detach())
         config = FanoutConfig(
-            self.host, self.port, self.client_queue, self.send_buffer, self.console_handler is not None
+            self.host, self.port, self.client_queue, self.send_buffer, self.console_handler is not None, self.nice
         )
         command = [sys.executable, "-m", "townlet_env.telemetry.fanout", json.dumps(asdict(config))]
         command += [str(frames_in), str(ctrl_there.fileno())]

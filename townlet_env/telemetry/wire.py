@@ -137,9 +137,11 @@ class PipeWriter:
 
     @property
     def congested(self) -> bool:
-        """More than ``limit`` bytes are still waiting for the pipe (after trying to write them)."""
+        """More than ``limit`` bytes are still waiting for the pipe (retried at most every
+        :data:`WRITE_EVERY` s: a failed write each tick would cost the tick loop a system call).
+        """
         if len(self.out) > self.limit:
-            self.push(force=True)
+            self.push()
         return len(self.out) > self.limit
 
     def drain(self, timeout: float) -> bool:
