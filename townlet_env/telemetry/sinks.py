@@ -35,7 +35,9 @@ class FrameSink(Protocol):
     See :class:`townlet_env.telemetry.server.TelemetryServer`.
     """
 
-    url: str
+    @property
+    def url(self) -> str:
+        """Where it serves."""
 
     def bind(self, names: Names, kpi_every: int) -> None:
         """A publisher attached: start a fresh message builder for this town."""
