@@ -1,6 +1,7 @@
 """What the tick loop hands the telemetry worker: cheap copies of one tick's state.
 
-Capturing a :class:`Frame` costs a few small array copies, so it runs on the tick thread;
+Capturing a :class:`Frame` costs one copy of a few small arrays into a byte string
+(:class:`ArrayCapture`), so it runs on the tick thread;
 turning frames into JSON messages (the diffing, the serialising) runs on the publisher's
 worker thread. A frame holds the full state of its tick, so whenever frames were dropped
 the worker can still rebuild a complete snapshot from the next one.
@@ -8,8 +9,10 @@ the worker can still rebuild a complete snapshot from the next one.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import math
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from types import MappingProxyType
 from typing import Any, NamedTuple
 
@@ -39,7 +42,7 @@ WORLD_ARRAYS = (
 )
 _NO_ARRAYS: Mapping[str, Any] = MappingProxyType({})
 #: The stability section without a monitor (shared: readers copy what they keep).
-_NO_STABILITY: Mapping[str, Any] = MappingProxyType({"alerts": (), "metrics": MappingProxyType({})})
+NO_STABILITY: Mapping[str, Any] = MappingProxyType({"alerts": (), "metrics": MappingProxyType({})})
 
 
 @dataclass(frozen=True)
@@ -92,12 +95,80 @@ class Frame(NamedTuple):
     narration: Sequence[Mapping[str, Any]] = ()
 
 
-def copy_arrays(world: WorldState, rewards: np.ndarray, returns: np.ndarray) -> dict[str, np.ndarray]:
-    """Copies of the world arrays telemetry reads, plus this tick's rewards and the returns."""
-    arrays = {name: getattr(world, name).copy() for name in WORLD_ARRAYS}
-    arrays["reward"] = rewards.copy()
-    arrays["return"] = returns.copy()
-    return arrays
+#: Every array a frame holds: the world's, then this tick's rewards and the episode returns.
+FRAME_ARRAYS = (*WORLD_ARRAYS, "reward", "return")
+
+
+@dataclass(frozen=True)
+class ArrayLayout:
+    """Where each array lies in a frame's bytes: ``(name, dtype, shape)`` back to back."""
+
+    fields: tuple[tuple[str, str, tuple[int, ...]], ...]
+    nbytes: int
+
+    @classmethod
+    def of(cls, arrays: Sequence[tuple[str, np.ndarray]]) -> ArrayLayout:
+        return cls(tuple((name, a.dtype.str, a.shape) for name, a in arrays), sum(a.nbytes for _, a in arrays))
+
+    @cached_property
+    def plan(self) -> tuple[tuple[str, np.dtype, int, int, tuple[int, ...]], ...]:
+        """``(name, dtype, count, offset, shape)`` of each array, worked out once."""
+        out, offset = [], 0
+        for name, dtype, shape in self.fields:
+            dt, size = np.dtype(dtype), math.prod(shape)
+            out.append((name, dt, size, offset, shape))
+            offset += size * dt.itemsize
+        return tuple(out)
+
+    def views(self, raw: bytes) -> dict[str, np.ndarray]:
+        """Read-only arrays over ``raw`` (no copies)."""
+        return {
+            name: np.frombuffer(raw, dtype=dt, count=size, offset=offset).reshape(shape)
+            for name, dt, size, offset, shape in self.plan
+        }
+
+
+class PackedArrays(Mapping[str, np.ndarray]):
+    """A frame's arrays as one byte string: one copy on the tick thread, and the very bytes
+    the WebSocket server's process is sent. Each array is a read-only view, made on first read.
+    """
+
+    __slots__ = ("_views", "layout", "raw")
+
+    def __init__(self, raw: bytes, layout: ArrayLayout) -> None:
+        self.raw, self.layout = raw, layout
+        self._views: dict[str, np.ndarray] | None = None
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        if self._views is None:
+            self._views = self.layout.views(self.raw)
+        return self._views[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return (name for name, _, _ in self.layout.fields)
+
+    def __len__(self) -> int:
+        return len(self.layout.fields)
+
+
+class ArrayCapture:
+    """Copies the arrays telemetry reads into one byte string per tick (tick thread).
+
+    The layout is worked out once: a town's arrays keep their shapes and dtypes, and a
+    change in their total size makes it worked out again.
+    """
+
+    def __init__(self) -> None:
+        self.layout: ArrayLayout | None = None
+
+    def __call__(self, world: WorldState, rewards: np.ndarray, returns: np.ndarray) -> PackedArrays:
+        sources = [getattr(world, name) for name in WORLD_ARRAYS]
+        sources += (rewards, returns)
+        raw = b"".join([a.tobytes() for a in sources])
+        layout = self.layout
+        if layout is None or layout.nbytes != len(raw):
+            layout = self.layout = ArrayLayout.of(list(zip(FRAME_ARRAYS, sources, strict=True)))
+        return PackedArrays(raw, layout)
 
 
 def stability_section(monitor: Any) -> Mapping[str, Any]:
@@ -107,7 +178,7 @@ def stability_section(monitor: Any) -> Mapping[str, Any]:
     ``metrics()`` returns a fresh dict every call, so handing it to the worker is safe.
     """
     if monitor is None:
-        return _NO_STABILITY
+        return NO_STABILITY
     metrics = monitor.metrics() if hasattr(monitor, "metrics") else {}
     return {"alerts": tuple(getattr(monitor, "alerts", ())), "metrics": metrics}
 

@@ -6,6 +6,10 @@ them to the transports. When the buffer is full the oldest frame is dropped and 
 the next diff is then taken against the last frame the worker built and names that
 message as its ``base``, so it spans the dropped ticks and consumers still rebuild the
 state exactly (the dropped ticks' events are lost, and counted).
+
+A :class:`FrameSink` (the WebSocket server) takes the frames themselves instead of
+messages: it builds them in another process. A publisher with only frame sinks builds
+nothing here, so the worker's share of the interpreter lock is one pipe write a tick.
 """
 
 from __future__ import annotations
@@ -16,29 +20,18 @@ import threading
 import time
 from collections import deque
 from collections.abc import Mapping, Sequence
-from typing import Any, Protocol
+from typing import Any, cast
 
 import numpy as np
 
 from townlet_env.telemetry import SCHEMA_VERSION
 from townlet_env.telemetry.builder import MessageBuilder
-from townlet_env.telemetry.frames import Frame, Names, copy_arrays, narration_lines, stability_section
+from townlet_env.telemetry.frames import ArrayCapture, Frame, Names, narration_lines, stability_section
+from townlet_env.telemetry.sinks import TRANSPORT_ERRORS, FrameSink, Transport
 
-#: Errors a transport may raise while sending; the worker counts them and carries on.
-TRANSPORT_ERRORS = (OSError, ValueError, RuntimeError)
-
-
-class Transport(Protocol):
-    """Where messages go. ``send`` runs on the publisher's worker thread."""
-
-    def send(self, message: Mapping[str, Any], text: str) -> None:
-        """Deliver one message (``text`` is its JSON encoding, without a newline)."""
-
-    def flush(self) -> None:
-        """Push out anything buffered (called when the worker has nothing left to send)."""
-
-    def close(self) -> None:
-        """Release the transport's resources."""
+__all__ = ["TRANSPORT_ERRORS", "FrameSink", "TelemetryPublisher", "Transport"]
+#: Seconds the worker waits, once it has sent everything, before it looks again.
+LINGER = 0.002
 
 
 class TelemetryPublisher:
@@ -49,8 +42,8 @@ class TelemetryPublisher:
 
     Args:
         env: the town (wrapped or not).
-        transports: where messages go (see :mod:`townlet_env.telemetry.transports` and
-            :class:`townlet_env.telemetry.server.TelemetryServer`).
+        transports: where messages go (see :mod:`townlet_env.telemetry.transports`), and
+            frame sinks (:class:`townlet_env.telemetry.server.TelemetryServer`).
         buffer_size: frames the buffer holds before it drops the oldest.
         kpi_every: ticks between KPI reports (the KPI tracker itself sees every built frame).
         health_every: ticks between ``health`` messages (0: none).
@@ -64,7 +57,7 @@ class TelemetryPublisher:
     def __init__(
         self,
         env: Any,
-        transports: Sequence[Transport],
+        transports: Sequence[Transport | FrameSink],
         *,
         buffer_size: int = 256,
         kpi_every: int = 60,
@@ -75,14 +68,22 @@ class TelemetryPublisher:
         if buffer_size < 1:
             raise ValueError(f"TelemetryPublisher: buffer_size={buffer_size}; pass at least 1")
         self.env = env.unwrapped
-        self.transports = list(transports)
+        self.transports = [cast(Transport, t) for t in transports if not hasattr(t, "offer")]
+        self.sinks = [cast(FrameSink, t) for t in transports if hasattr(t, "offer")]
+        # Messages are built here only for message transports (or with nothing attached,
+        # so current_state() still works); frame sinks build their own, in their process.
+        self._build_here = bool(self.transports) or not self.sinks
         self.buffer: deque[Frame] = deque(maxlen=buffer_size)
         self.kpi_every, self.health_every, self.restart_limit = kpi_every, health_every, restart_limit
         self.backlog_stride = max(1, backlog_stride)
-        self._builder = MessageBuilder(Names.of(self.env), kpi_every=kpi_every)
+        names = Names.of(self.env)
+        self._builder = MessageBuilder(names, kpi_every=kpi_every)
+        for sink in self.sinks:
+            sink.bind(names, kpi_every)
         n = len(self.env.possible_agents)
         self._returns = np.zeros(n, dtype=np.float64)
         self._seq = 0
+        self._capture = ArrayCapture()
         self._want_snapshot = False
         self._cv = threading.Condition()
         self._busy = False
@@ -101,7 +102,11 @@ class TelemetryPublisher:
     # --- tick thread -----------------------------------------------------------------------
     def after_reset(self, env: Any) -> None:
         self._returns[:] = 0.0
-        self._push(self._frame(env, snapshot=True))
+        frame = self._frame(env, snapshot=True)
+        if self._build_here:
+            self._push(frame)
+        for sink in self.sinks:
+            sink.offer(frame)  # never dropped: a new episode starts here
 
     def after_step(self, env: Any) -> None:
         world = env.world
@@ -115,16 +120,29 @@ class TelemetryPublisher:
         ):
             self.restarts += 1
             self._thread = self._start_worker()
-        if len(self.buffer) == self.buffer.maxlen and world.tick % self.backlog_stride:
-            # Backlogged (a consumer is stuck): the frame would only push out another one,
-            # so most ticks skip the copy; their seq is skipped too (diffs then span it).
-            self.dropped += 1
+        # Backlogged (a consumer is stuck): the frame would only push out another one, so
+        # most ticks skip the copy; their seq is skipped too (diffs then span it). Frame
+        # sinks say themselves whether they can take one (they count what they miss).
+        full = len(self.buffer) == self.buffer.maxlen
+        buffered = self._build_here and not (full and world.tick % self.backlog_stride)
+        self.dropped += self._build_here and not buffered
+        ready = self.sinks if self._want_snapshot else [sink for sink in self.sinks if sink.ready()]
+        if not buffered and not ready:
             self._seq += 1
             return
-        self._push(self._frame(env, snapshot=self._want_snapshot, narration=narration_lines(env)))
+        frame = self._frame(env, snapshot=self._want_snapshot, narration=narration_lines(env))
         self._want_snapshot = False
+        if buffered:
+            self._push(frame)
+        for sink in ready:
+            sink.offer(frame)
         if self.health_every and world.tick % self.health_every == 0:
-            self._push(Frame(self._next_seq(), world.tick, kind="health"))
+            health = Frame(self._next_seq(), world.tick, kind="health")
+            if buffered:
+                self._push(health)
+            report = self.health() if ready else {}
+            for sink in ready:
+                sink.offer_health(health.seq, health.tick, report)
 
     def _next_seq(self) -> int:
         seq = self._seq
@@ -137,7 +155,7 @@ class TelemetryPublisher:
             self._next_seq(),
             env.world.tick,
             snapshot=snapshot,
-            arrays=copy_arrays(env.world, env.last_rewards, self._returns),
+            arrays=self._capture(env.world, env.last_rewards, self._returns),
             events=env.last_events,
             stability=stability_section(env.attachments.get("stability")),
             narration=narration,
@@ -187,15 +205,20 @@ class TelemetryPublisher:
             if not self.buffer:
                 for transport in self.transports:
                     self._call(transport.flush)
+                if not self._closing:
+                    # Let a few ticks' frames gather, so that neither thread wakes the other
+                    # every tick (each hand-over of the interpreter lock costs the tick loop).
+                    time.sleep(LINGER)
 
     def _publish(self, frame: Frame) -> None:
-        if frame.kind == "health":
+        health = self.health() if frame.kind == "health" else None
+        if health is not None:
             message: dict[str, Any] = {
                 "schema_version": SCHEMA_VERSION,
                 "seq": frame.seq,
                 "tick": frame.tick,
                 "kind": "health",
-                "health": self.health(),
+                "health": health,
             }
             self._builder.skip(frame.seq)
         else:
@@ -217,8 +240,10 @@ class TelemetryPublisher:
 
     # --- public ----------------------------------------------------------------------------
     def health(self) -> dict[str, Any]:
-        """The stream's health: buffer, drops, throughput and the worker's state."""
-        return {
+        """The stream's health: buffer, drops, throughput and the worker's state; with a
+        WebSocket server also ``fanout`` (per server URL: its process alive, subscribers, drops).
+        """
+        health: dict[str, Any] = {
             "queue_length": len(self.buffer),
             "buffer_size": self.buffer.maxlen,
             "dropped": self.dropped,
@@ -227,9 +252,14 @@ class TelemetryPublisher:
             "send_failures": self.send_failures,
             "worker": {"alive": self._thread.is_alive(), "error": self.error, "restarts": self.restarts},
         }
+        if self.sinks:
+            health["fanout"] = {sink.url: sink.fanout_health() for sink in self.sinks}
+        return health
 
     def flush(self, timeout: float = 10.0) -> bool:
-        """Wait until every buffered frame is sent; ``False`` if ``timeout`` s passed first."""
+        """Wait until every buffered frame is sent (and every frame sink has written what it
+        queued); ``False`` if ``timeout`` s passed first.
+        """
         deadline = time.monotonic() + timeout
         with self._cv:
             while (self.buffer or self._busy) and self._thread.is_alive():
@@ -237,13 +267,16 @@ class TelemetryPublisher:
                 if left <= 0:
                     return False
                 self._cv.wait(min(left, 0.1))
-        return not self.buffer
+        sinks_done = [sink.flush(max(0.0, deadline - time.monotonic())) for sink in self.sinks]
+        return not self.buffer and all(sinks_done)
 
     def current_state(self) -> dict[str, Any]:
         """The state the stream describes now, built from the last frame's arrays (after a
         :meth:`flush`; for tests and consumers in the same process).
         """
         self.flush()
+        if not self._build_here:
+            return self.sinks[0].request_state()[0]
         with self._cv:
             return copy.deepcopy(self._builder.full_state())
 
@@ -255,6 +288,8 @@ class TelemetryPublisher:
             self._cv.notify_all()
         for transport in self.transports:
             self._call(transport.close)
+        for sink in self.sinks:
+            self._call(sink.close)
         self._thread.join(timeout)
 
     def state_dict(self) -> dict[str, Any]:
@@ -262,12 +297,8 @@ class TelemetryPublisher:
         stream continues (the buffer is flushed first: the tracker runs on the worker).
         """
         self.flush()
-        return {
-            "schema_version": SCHEMA_VERSION,
-            "seq": self._seq,
-            "returns": self._returns.copy(),
-            "kpi": self._builder.kpi_state(),
-        }
+        kpi = self._builder.kpi_state() if self._build_here else self.sinks[0].request_state()[1]
+        return {"schema_version": SCHEMA_VERSION, "seq": self._seq, "returns": self._returns.copy(), "kpi": kpi}
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         """Continue a saved stream: its sequence numbers, starting with a full snapshot."""
@@ -280,4 +311,6 @@ class TelemetryPublisher:
         self._returns[:] = returns
         if "kpi" in state:  # streams saved before the tracker travelled start it afresh
             self._builder.load_kpi_state(state["kpi"])
+            for sink in self.sinks:
+                sink.load_kpi(state["kpi"])
         self._want_snapshot = True
