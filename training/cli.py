@@ -73,6 +73,14 @@ def dataset_main(argv: Sequence[str]) -> int:
     return 0 if report.ok else 1
 
 
-#: The ``townlet.commands`` entry points (``pyproject.toml`` names these two objects).
+def golden_main(argv: Sequence[str]) -> int:
+    """``townlet golden record|check``: see :mod:`training.golden`."""
+    from training.golden import main
+
+    return main(argv)
+
+
+#: The ``townlet.commands`` entry points (``pyproject.toml`` names these objects).
+GOLDEN = Command("golden rollouts: `golden record --reason TEXT`, `golden check` (see docs/ops.md)", golden_main)
 RUN = Command("run an experiment pipeline (needs the [train] extra)", run_main)
 DATASET = Command("dataset tools, e.g. `dataset audit PATH` (needs the [train] extra)", dataset_main)
