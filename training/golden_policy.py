@@ -1,7 +1,8 @@
 """Golden rollouts of a released policy: the actions and reward sums it was recorded with.
 
 A recording (``POLICY.golden.json`` beside the checkpoint, or ``--recording``) keeps, per
-episode seed, the policy's greedy actions for every seat and tick, its reward sums per
+episode seed, the policy's actions for every seat and tick (sampled as in evaluation, from a
+generator seeded by the episode seed, so they are reproducible), its reward sums per
 term and its action histogram, with the town it plays and the checkpoint's SHA-256. A check
 loads the checkpoint fresh and:
 
@@ -75,23 +76,23 @@ def load_policy(path: Path, town: dict[str, Any]) -> Any:
         loader.close()
 
 
-def rollout(policy: Any, town: dict[str, Any], seed: int, forced: np.ndarray | None = None) -> tuple[
+def rollout(policy: Any, town: dict[str, Any], seed: int, ticks: int, forced: np.ndarray | None = None) -> tuple[
     np.ndarray, np.ndarray, np.ndarray
 ]:  # fmt: skip
     """(policy actions int16[ticks, seats] (-1: absent), played actions, reward sums per term).
 
     With ``forced`` the town plays those actions while the policy's own are recorded.
     """
-    par = townlet_env.parallel_env(**{**town, "max_ticks": TICKS})
+    par = townlet_env.parallel_env(**{**town, "max_ticks": ticks})
     core = par.unwrapped
     obs, _ = par.reset(seed=seed)
-    controller = LearnedController(policy, deterministic=True)
+    controller = LearnedController(policy)
     controller.reset(core.rules, seed)
     names = list(par.possible_agents)
-    chosen = np.full((TICKS, len(names)), -1, dtype=np.int16)
+    chosen = np.full((ticks, len(names)), -1, dtype=np.int16)
     played = chosen.copy()
     sums = np.zeros(len(TERMS), dtype=np.float64)
-    for t in range(TICKS):
+    for t in range(ticks):
         if not par.agents:
             break
         batch = np.stack([obs[a]["observation"] for a in names])
@@ -109,19 +110,21 @@ def _golden_path(policy: Path, recording: Path | None) -> Path:
     return recording if recording is not None else policy.with_name(policy.name + ".golden.json")
 
 
-def record_policy(policy_path: Path, town: dict[str, Any], reason: str, out: Path) -> dict[str, Any]:
-    """Record ``policy_path``'s golden episodes to ``out``; return the document."""
+def record_policy(
+    policy_path: Path, town: dict[str, Any], reason: str, out: Path, ticks: int = TICKS
+) -> dict[str, Any]:
+    """Record ``policy_path``'s golden episodes (``ticks`` long) to ``out``; return the document."""
     policy = load_policy(policy_path, town)
     names = action_names(townlet_env.make_config(**town).action_mode)
     episodes = {}
     for seed in SEEDS:
-        chosen, _, sums = rollout(policy, town, seed)
+        chosen, _, sums = rollout(policy, town, seed, ticks)
         counts = np.bincount(chosen[chosen >= 0], minlength=len(names))
         episodes[str(seed)] = {"actions": chosen.tolist(), "reward_sums": dict(zip(TERMS, sums.tolist(), strict=True)),
                                "action_histogram": dict(zip(names, counts.tolist(), strict=True))}  # fmt: skip
     doc = {"reason": reason, "recorded_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
            "policy": str(policy_path), "policy_sha256": sha256_file(policy_path), "town": town,
-           "ticks": TICKS, "tolerances": asdict(Tolerances()), "episodes": episodes}  # fmt: skip
+           "ticks": ticks, "tolerances": asdict(Tolerances()), "episodes": episodes}  # fmt: skip
     write_json_atomic(out, doc)
     return doc
 
@@ -135,7 +138,7 @@ def check_policy(policy_path: Path, recording: dict[str, Any], tol: Tolerances |
     first, reasons, sums_now = None, [], {}
     for seed_text, episode in recording["episodes"].items():
         seed, recorded = int(seed_text), np.array(episode["actions"], dtype=np.int16)
-        chosen, _, _ = rollout(policy, town, seed, forced=recorded)
+        chosen, _, _ = rollout(policy, town, seed, recording["ticks"], forced=recorded)
         present = recorded >= 0
         agree += int((chosen[present] == recorded[present]).sum())
         total += int(present.sum())
@@ -143,7 +146,7 @@ def check_policy(policy_path: Path, recording: dict[str, Any], tol: Tolerances |
         if first is None and len(off):
             t, i = off[0]
             first = f"seed {seed}, tick {t + 1}, agent agent_{i}: recorded {recorded[t, i]}, now {chosen[t, i]}"
-        _, _, sums = rollout(policy, town, seed)
+        _, _, sums = rollout(policy, town, seed, recording["ticks"])
         for term, value in zip(TERMS, sums.tolist(), strict=True):
             sums_now[f"{seed}/{term}"] = value
             old = float(episode["reward_sums"][term])
