@@ -23,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from townlet_env.config import TICKS_PER_DAY
 from townlet_env.kpis import KpiTracker
 from training.expert import Expert, ExpertFactory, expert_actions, scripted_expert
+from training.progress import Progress
 from training.vec_env import SeatChooser, all_seats
 
 HELD_OUT_SEED = 1_000_000
@@ -190,25 +191,29 @@ def evaluate(
     core = env.unwrapped
     n = len(env.possible_agents)
     episodes = []
+    progress = Progress("eval", len(config.seeds) * ticks, "ticks")
     for seed in config.seeds:
         chosen = np.unique(np.asarray(learned_seats(seed, n), dtype=np.int64))
         others = ScriptedController(expert) if chosen.size < n else None
         controller.reset(core.rules, seed)
         if others is not None:
             others.reset(core.rules, seed)
-        report = _play(env, seed, controller, others, chosen)
+        report = _play(env, seed, controller, others, chosen, progress)
         row = dataclasses.asdict(report)
         per_seat = np.asarray(row.pop("daily_return_per_seat"), dtype=np.float64)
         row["controller_return"] = float(per_seat[chosen].mean())
         row.update(seed=seed, controller_seats=chosen.tolist())
         episodes.append(row)
     env.close()
+    progress.close()
     numeric = [k for k, v in episodes[0].items() if isinstance(v, int | float) and k != "seed"]
     kpis = {k: float(np.mean([e[k] for e in episodes])) for k in numeric if k != "controller_return"}
     return EvalResult(kpis, float(np.mean([e["controller_return"] for e in episodes])), tuple(episodes))
 
 
-def _play(env: Any, seed: int, controller: Controller, others: Controller | None, chosen: np.ndarray) -> Any:
+def _play(
+    env: Any, seed: int, controller: Controller, others: Controller | None, chosen: np.ndarray, progress: Progress
+) -> Any:
     core = env.unwrapped
     n, size = len(env.possible_agents), core.layout.size
     tracker = KpiTracker(n)
@@ -228,6 +233,7 @@ def _play(env: Any, seed: int, controller: Controller, others: Controller | None
         for agent, r in rewards.items():
             guarded[core.seat_index[agent]] = r
         tracker.update(core.world, core.last_events, guarded)
+        progress.advance()
     return tracker.report()
 
 
