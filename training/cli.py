@@ -11,6 +11,7 @@ command, so listing the commands stays cheap.
 from __future__ import annotations
 
 import argparse
+import functools
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -39,7 +40,9 @@ def run_main(argv: Sequence[str]) -> int:
     parser.add_argument("--force", action="store_true", help="rerun every stage even if its inputs are unchanged")
     args = parser.parse_args(list(argv))
     try:
-        cfg, records = run_experiment(args.experiment, args.runs_dir, force=args.force)
+        # Flushed: a log file (CI) shows each stage as it starts, not when the buffer fills.
+        echo = functools.partial(print, flush=True)
+        cfg, records = run_experiment(args.experiment, args.runs_dir, force=args.force, echo=echo)
     except (ConfigError, PipelineError) as exc:
         print(f"townlet run: {exc}", file=sys.stderr)
         return 1
