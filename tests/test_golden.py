@@ -153,11 +153,7 @@ def test_golden_record_refuses_a_missing_reason(capsys: pytest.CaptureFixture[st
 
 
 def test_golden_is_a_townlet_command() -> None:
-    """``townlet golden`` arrives through the ``townlet.commands`` entry point named in pyproject."""
+    """``townlet golden`` (the entry point test_cli checks pyproject for) runs the check."""
     from training import cli as training_cli
 
-    tomllib = pytest.importorskip("tomllib")  # Python 3.11+
-
-    pyproject = tomllib.loads((GOLDEN_DIR.parents[1] / "pyproject.toml").read_text())
-    assert pyproject["project"]["entry-points"]["townlet.commands"]["golden"] == "training.cli:GOLDEN"
     assert training_cli.GOLDEN(["check", "--case", "rivalry-decay"]) == 0

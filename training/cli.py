@@ -84,6 +84,8 @@ def golden_main(argv: Sequence[str]) -> int:
 
 
 #: The ``townlet.commands`` entry points (``pyproject.toml`` names these objects).
-GOLDEN = Command("golden rollouts: `golden record --reason TEXT`, `golden check` (see docs/ops.md)", golden_main)
+GOLDEN = Command(
+    "golden rollouts: `golden record --reason TEXT`, `golden check` (needs the [train] extra)", golden_main
+)
 RUN = Command("run an experiment pipeline (needs the [train] extra)", run_main)
 DATASET = Command("dataset tools, e.g. `dataset audit PATH` (needs the [train] extra)", dataset_main)
