@@ -134,6 +134,16 @@ def test_a_changed_decay_rate_names_tick_agent_and_field(monkeypatch: pytest.Mon
     assert "first difference at tick 1, agent agent_0, field needs" in problem.message()
 
 
+def test_a_changed_observation_layout_names_tick_agent_and_field(monkeypatch: pytest.MonkeyPatch) -> None:
+    """One social-rival slot fewer in the observation: the world is untouched, the observation is not."""
+    _with_override(monkeypatch, observations={"social_rivals": 1})
+    case = BY_NAME["rivalry-decay"]
+    problem = compare(GOLDEN_DIR, case.name, run_case(case), RECORDING)
+    assert problem is not None
+    assert (problem.tick, problem.agent, problem.field) == (0, "agent_0", "observation")
+    assert "needs" not in problem.fields and "pos" not in problem.fields
+
+
 def test_golden_check_cli_passes_then_fails_on_an_injected_change(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
