@@ -7,6 +7,7 @@ Subcommands::
     townlet town [--config PATH] [--days N] [--seed S] [--agents N] [--telemetry OUT.jsonl] [--narrate]
     townlet run ...        (training pipeline; needs ``pip install -e .[train]``)
     townlet dataset ...    (dataset tools; needs ``pip install -e .[train]``)
+    townlet golden ...     (golden rollouts: record, check; needs ``pip install -e .[train]``)
 
 Validation commands print a one-line summary and exit 0 when the file is valid, and print
 one line per problem on stderr and exit 1 when it is not.
@@ -37,7 +38,7 @@ from townlet_env.plugins import missing_extra as _missing_extra
 
 #: The entry-point group other packages register ``townlet`` subcommands in.
 COMMAND_GROUP = "townlet.commands"
-NO_PLUGINS = f"The training commands (townlet run, townlet dataset) are not installed; {INSTALL_HINT}"
+NO_PLUGINS = f"The training commands (townlet run, dataset, golden) are not installed; {INSTALL_HINT}"
 
 
 def _fail(message: str) -> int:

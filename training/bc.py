@@ -41,6 +41,7 @@ from townlet_env.observations.layout import ObservationLayout, check_signature
 from training.audit import audit
 from training.datasets import Dataset, load_dataset, to_transitions
 from training.policy import PolicyArch, make_policy, save_checkpoint
+from training.progress import Progress
 
 
 class BCConfig(BaseModel):
@@ -240,7 +241,11 @@ def train_bc(dataset_path: str | Path, cfg: BCConfig, out_dir: str | Path | None
         trainer.loss_calculator = MaskedBCLoss(cfg.ent_weight, cfg.l2_weight)  # type: ignore[assignment]
         with warnings.catch_warnings():  # imitation logs float(loss) of the graph-carrying loss
             warnings.filterwarnings("ignore", "Converting a tensor with requires_grad=True", UserWarning)
-            trainer.train(n_epochs=cfg.epochs, progress_bar=False, log_interval=10**9)
+            batches = cfg.epochs * max(1, len(train) // trainer.batch_size)
+            with Progress("bc", batches, "batches") as progress:
+                trainer.train(
+                    n_epochs=cfg.epochs, progress_bar=False, log_interval=10**9, on_batch_end=progress.advance
+                )
 
     ev = evaluate(policy, held_out, layout, names)
     train_ev = evaluate(policy, train, layout, names)

@@ -27,6 +27,7 @@ from townlet_env.config import TownConfig, deep_merge
 from townlet_env.controllers import ExpertFactory, expert_actions, scripted_expert
 from training.datasets import DatasetWriter
 from training.expert import check_option_mode
+from training.progress import Progress
 from training.scenarios import SCENARIOS, Scenario, get_scenario
 
 #: Town settings that a capture section must not set itself: the town config owns them.
@@ -68,10 +69,16 @@ def scenario_config(base: TownConfig, scenario: Scenario, cfg: CaptureConfig, se
 
 
 def rollout(
-    town_cfg: TownConfig, scenario: Scenario, seed: int, expert_factory: ExpertFactory, expert_seed: int
+    town_cfg: TownConfig,
+    scenario: Scenario,
+    seed: int,
+    expert_factory: ExpertFactory,
+    expert_seed: int,
+    on_tick: Callable[[int], None] | None = None,
 ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     """One day of one scenario under the expert: shard arrays (see ``SHARD_ARRAYS``) and
-    notes for the manifest (what the scenario's hook did, if it says).
+    notes for the manifest (what the scenario's hook did, if it says). ``on_tick(1)`` is
+    called after every tick (progress reports).
 
     Raises:
         ValueError: the expert chose an action its mask forbids (naming seat and tick).
@@ -112,6 +119,8 @@ def rollout(
                 episodes.append(open_eps.pop(seat))
         if hook is not None:
             hook(town.world)
+        if on_tick is not None:
+            on_tick(1)
         obs, infos = next_obs, next_infos
     if open_eps:
         raise RuntimeError(f"episodes left open after the day ended: seats {sorted(open_eps)}")
@@ -182,12 +191,14 @@ def capture(
         },
     }
     writer = DatasetWriter(out, header, overwrite=overwrite)
+    progress = Progress("capture", len(cfg.seeds) * sum(c.max_ticks for c in configs.values()), "ticks")
     try:
         for scenario in scenarios:
             for seed in cfg.seeds:
                 t0 = time.perf_counter()
                 town_cfg = scenario_config(base, scenario, cfg, seed)
-                arrays, notes = rollout(town_cfg, scenario, seed, expert_factory, cfg.expert_seed * 100003 + seed)
+                expert_seed = cfg.expert_seed * 100003 + seed
+                arrays, notes = rollout(town_cfg, scenario, seed, expert_factory, expert_seed, progress.advance)
                 entry = writer.add(scenario.name, seed, arrays, notes)
                 if log is not None:
                     log(
@@ -198,6 +209,8 @@ def capture(
     except BaseException:
         writer.abort()
         raise
+    finally:
+        progress.close()
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -11,6 +11,7 @@ command, so listing the commands stays cheap.
 from __future__ import annotations
 
 import argparse
+import functools
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -39,7 +40,9 @@ def run_main(argv: Sequence[str]) -> int:
     parser.add_argument("--force", action="store_true", help="rerun every stage even if its inputs are unchanged")
     args = parser.parse_args(list(argv))
     try:
-        cfg, records = run_experiment(args.experiment, args.runs_dir, force=args.force)
+        # Flushed: a log file (CI) shows each stage as it starts, not when the buffer fills.
+        echo = functools.partial(print, flush=True)
+        cfg, records = run_experiment(args.experiment, args.runs_dir, force=args.force, echo=echo)
     except (ConfigError, PipelineError) as exc:
         print(f"townlet run: {exc}", file=sys.stderr)
         return 1
@@ -73,6 +76,16 @@ def dataset_main(argv: Sequence[str]) -> int:
     return 0 if report.ok else 1
 
 
-#: The ``townlet.commands`` entry points (``pyproject.toml`` names these two objects).
+def golden_main(argv: Sequence[str]) -> int:
+    """``townlet golden record|check``: see :mod:`training.golden`."""
+    from training.golden import main
+
+    return main(argv)
+
+
+#: The ``townlet.commands`` entry points (``pyproject.toml`` names these objects).
+GOLDEN = Command(
+    "golden rollouts: `golden record --reason TEXT`, `golden check` (needs the [train] extra)", golden_main
+)
 RUN = Command("run an experiment pipeline (needs the [train] extra)", run_main)
 DATASET = Command("dataset tools, e.g. `dataset audit PATH` (needs the [train] extra)", dataset_main)

@@ -31,6 +31,7 @@ from townlet_env.controllers import (
     scripted_expert,
 )
 from townlet_env.kpis import KpiTracker
+from training.progress import Progress
 from training.vec_env import all_seats
 
 HELD_OUT_SEED = 1_000_000
@@ -124,25 +125,27 @@ def evaluate(
     core = env.unwrapped
     n = len(env.possible_agents)
     episodes = []
+    progress = Progress("eval", len(config.seeds) * ticks, "ticks")
     for seed in config.seeds:
         chosen = np.unique(np.asarray(learned_seats(seed, n), dtype=np.int64))
         player: Controller = controller
         if chosen.size < n:  # mixed control: the scripted expert drives the other seats
             player = MixedController(controller, ScriptedController(expert), learned_seats)
         player.reset(core.rules, seed)
-        report = _play(env, seed, player)
+        report = _play(env, seed, player, progress)
         row = dataclasses.asdict(report)
         per_seat = np.asarray(row.pop("daily_return_per_seat"), dtype=np.float64)
         row["controller_return"] = float(per_seat[chosen].mean())
         row.update(seed=seed, controller_seats=chosen.tolist())
         episodes.append(row)
     env.close()
+    progress.close()
     numeric = [k for k, v in episodes[0].items() if isinstance(v, int | float) and k != "seed"]
     kpis = {k: float(np.mean([e[k] for e in episodes])) for k in numeric if k != "controller_return"}
     return EvalResult(kpis, float(np.mean([e["controller_return"] for e in episodes])), tuple(episodes))
 
 
-def _play(env: Any, seed: int, controller: Controller) -> Any:
+def _play(env: Any, seed: int, controller: Controller, progress: Progress) -> Any:
     core = env.unwrapped
     n = len(env.possible_agents)
     tracker = KpiTracker(n)
@@ -153,6 +156,7 @@ def _play(env: Any, seed: int, controller: Controller) -> Any:
         for agent, r in rewards.items():
             guarded[core.seat_index[agent]] = r
         tracker.update(core.world, core.last_events, guarded)
+        progress.advance()
     return tracker.report()
 
 

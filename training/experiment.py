@@ -45,6 +45,8 @@ class ExperimentConfig(BaseModel):
 
     name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
     description: str = ""
+    seed: int = Field(0, ge=0, description="seeds every stage's global generators (see training/determinism.py)")
+    torch_threads: int = Field(1, ge=1, description="torch threads in every stage: results depend on the count")
     stages: tuple[StageName, ...] = STAGE_ORDER
     town: dict[str, Any] = Field(default_factory=dict, description="config overrides shared by every stage")
     capture: CaptureConfig = CaptureConfig()

@@ -29,6 +29,7 @@ from training import anneal as anneal_lib
 from training.bc import train_bc
 from training.capture import capture
 from training.datasets import sha256_file
+from training.determinism import seed_everything, stage_seed
 from training.evaluate import Scores, score_against_baselines
 from training.experiment import ExperimentConfig, StageName, load_experiment
 from training.learned import LearnedController
@@ -263,6 +264,7 @@ def _input_hash(cfg: ExperimentConfig, stage: StageName, records: dict[str, Stag
             # The observation layout is code, not config: a new layout version must rerun capture.
             "layout": townlet_env.parallel_env(**cfg.stage_town(stage)).unwrapped.layout.signature()["hash"],
             "townlet": townlet_env.__version__,
+            "determinism": [cfg.seed, cfg.torch_threads],
             "upstream": {name: rec.digest for name, rec in records.items()},
         }
     )
@@ -286,6 +288,7 @@ def run_experiment(
                 echo(f"[{stage}] inputs unchanged: skipped")
                 continue
             echo(f"[{stage}] running ...")
+            seed_everything(stage_seed(cfg.seed, stage), cfg.torch_threads)
             started = time.perf_counter()
             result, outputs = RUNNERS[stage](cfg, stage_dir, records, tracker)
             record = StageRecord(stage, "ran", key, _hash_outputs(stage_dir, outputs), result,

@@ -40,6 +40,7 @@ from stable_baselines3.common.utils import get_linear_fn
 from townlet_env.atomic import write_bytes_atomic
 from townlet_env.observations.layout import ObservationSignatureError, check_signature
 from training import policy as policy_lib
+from training.progress import ppo_callbacks
 from training.vec_env import TownVecEnv
 
 SIGNATURE_KEY = "observation_signature"
@@ -204,7 +205,8 @@ def learn(
     if log_dir is not None:
         model.set_logger(configure(os.fspath(log_dir), list(log_formats)))
     present = VacancyCallback(env.layout.index("present"))
-    return model.learn(total_timesteps, callback=[present, *callbacks], reset_num_timesteps=False)
+    progress = ppo_callbacks("ppo")
+    return model.learn(total_timesteps, callback=[present, *callbacks, *progress], reset_num_timesteps=False)
 
 
 def warm_up_critic(model: MaskablePPO, env: TownVecEnv, timesteps: int, **learn_kwargs: Any) -> MaskablePPO:
