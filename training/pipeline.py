@@ -1,11 +1,14 @@
-"""``townlet run EXPERIMENT.yaml``: capture -> bc -> anneal -> evaluate, with skip-if-unchanged.
+"""``townlet run EXPERIMENT.yaml``: capture -> bc -> anneal -> evaluate -> promote -> release, skip-if-unchanged.
 
 Each stage writes its outputs and a ``manifest.json`` under ``runs/<name>/<stage>/``. The
 manifest records a hash of the stage's inputs (its config section, the town config
 identity, the townlet version and the digests of the upstream stages' outputs) and the
 SHA-256 of every output file. A rerun skips a stage whose input hash matches and whose
 outputs are intact, and reruns it (and, through the digests, everything downstream) when
-anything it depends on changed. Everything is logged to W&B through one :class:`Tracker`.
+anything it depends on changed (``promote`` and ``release`` also rerun when the registry no
+longer serves what they recorded). Everything is logged to W&B through one :class:`Tracker`.
+Before any stage, the sequencing rules (:mod:`training.sequencing`) may refuse the run, and
+the resolved experiment is written to ``runs/<name>/experiment.json`` for ``townlet promote``.
 """
 
 from __future__ import annotations
@@ -31,23 +34,33 @@ from training.datasets import sha256_file
 from training.evaluate import Controller, LearnedController, Scores, ScriptedController, score_against_baselines
 from training.experiment import ExperimentConfig, StageName, load_experiment
 from training.ppo import learn, load_checkpoint
-from training.stage_results import AnnealSummary, BCSummary, CaptureSummary
+from training.registry import Registry
+from training.release_stages import STILL_VALID, run_promote, run_release
+from training.sequencing import SequencingError, check_base_release
+from training.stage_results import (
+    AnnealSummary,
+    BCSummary,
+    CaptureSummary,
+    PipelineError,
+    PromoteSummary,
+    ReleaseSummary,
+)
 from training.tracking import Tracker
 from training.vec_env import TownVecEnv
 
 MANIFEST = "manifest.json"
-StageResult = CaptureSummary | BCSummary | AnnealSummary | Scores
+EXPERIMENT_FILE = "experiment.json"
+StageResult = CaptureSummary | BCSummary | AnnealSummary | Scores | PromoteSummary | ReleaseSummary
 #: Each stage's summary type (its ``result`` in the stage manifest).
-RESULT_TYPES: dict[str, type[CaptureSummary] | type[BCSummary] | type[AnnealSummary] | type[Scores]] = {
+RESULT_TYPES: dict[str, Any] = {
     "capture": CaptureSummary,
     "bc": BCSummary,
     "anneal": AnnealSummary,
     "evaluate": Scores,
+    "promote": PromoteSummary,
+    "release": ReleaseSummary,
 }
-
-
-class PipelineError(RuntimeError):
-    """A stage's gate failed; the message says which and why."""
+__all__ = ["PipelineError", "StageRecord", "run_experiment", "summary_rows"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -247,6 +260,8 @@ RUNNERS: dict[str, Runner] = {
     "bc": _run_bc,
     "anneal": _run_anneal,
     "evaluate": _run_evaluate,
+    "promote": run_promote,
+    "release": run_release,
 }
 
 
@@ -272,6 +287,12 @@ def run_experiment(
     """Run (or resume) an experiment; return its config and one record per stage."""
     cfg = load_experiment(path)
     run_dir = Path(runs_dir) / cfg.name
+    town = townlet_env.make_config(**cfg.stage_town("anneal")).model_dump(mode="json")
+    try:
+        check_base_release(town, Registry(Path(runs_dir) / cfg.promote.registry), cfg.name)
+    except SequencingError as exc:
+        raise PipelineError(str(exc)) from None
+    _write_json(run_dir / EXPERIMENT_FILE, cfg.model_dump(mode="json"))
     tracker = Tracker(cfg.tracking, run_dir, cfg.name, cfg.model_dump(mode="json"))
     records: dict[str, StageRecord] = {}
     try:
@@ -279,6 +300,8 @@ def run_experiment(
             stage_dir = run_dir / stage
             key = _input_hash(cfg, stage, records)
             previous = None if force else _previous(stage_dir, key)
+            if previous and stage in STILL_VALID and not STILL_VALID[stage](cfg, Path(runs_dir), previous.result):
+                previous = None
             if previous is not None:
                 records[stage] = previous
                 echo(f"[{stage}] inputs unchanged: skipped")
@@ -292,6 +315,9 @@ def run_experiment(
             records[stage] = record
             tracker.log({f"pipeline/{stage}_seconds": record.seconds})
             echo(f"[{stage}] done in {record.seconds:.1f}s")
+        released = records["release"].result if "release" in records else None
+        if isinstance(released, ReleaseSummary):
+            echo(f"released policy: {released.release} (registry {released.registry})")
     finally:
         tracker.finish()
     return cfg, records
