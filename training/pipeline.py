@@ -7,8 +7,7 @@ SHA-256 of every output file. A rerun skips a stage whose input hash matches and
 outputs are intact, and reruns it (and, through the digests, everything downstream) when
 anything it depends on changed (``promote`` and ``release`` also rerun when the registry no
 longer serves what they recorded). Everything is logged to W&B through one :class:`Tracker`.
-Before any stage, the sequencing rules (:mod:`training.sequencing`) may refuse the run, and
-the resolved experiment is written to ``runs/<name>/experiment.json`` for ``townlet promote``.
+Before any stage the sequencing rules may refuse the run (:func:`release_stages.preflight`).
 """
 
 from __future__ import annotations
@@ -34,33 +33,21 @@ from training.datasets import sha256_file
 from training.evaluate import Controller, LearnedController, Scores, ScriptedController, score_against_baselines
 from training.experiment import ExperimentConfig, StageName, load_experiment
 from training.ppo import learn, load_checkpoint
-from training.registry import Registry
-from training.release_stages import STILL_VALID, run_promote, run_release
-from training.sequencing import SequencingError, check_base_release
-from training.stage_results import (
-    AnnealSummary,
-    BCSummary,
-    CaptureSummary,
-    PipelineError,
-    PromoteSummary,
-    ReleaseSummary,
-)
+from training.release_stages import RESULTS, STILL_VALID, preflight, run_promote, run_release
+from training.stage_results import AnnealSummary, BCSummary, CaptureSummary, PipelineError
 from training.tracking import Tracker
 from training.vec_env import TownVecEnv
 
 MANIFEST = "manifest.json"
-EXPERIMENT_FILE = "experiment.json"
-StageResult = CaptureSummary | BCSummary | AnnealSummary | Scores | PromoteSummary | ReleaseSummary
+StageResult = Any  # each stage's summary: a frozen dataclass with to_json, from_json and headline
 #: Each stage's summary type (its ``result`` in the stage manifest).
 RESULT_TYPES: dict[str, Any] = {
     "capture": CaptureSummary,
     "bc": BCSummary,
     "anneal": AnnealSummary,
     "evaluate": Scores,
-    "promote": PromoteSummary,
-    "release": ReleaseSummary,
+    **RESULTS,
 }
-__all__ = ["PipelineError", "StageRecord", "run_experiment", "summary_rows"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -287,12 +274,7 @@ def run_experiment(
     """Run (or resume) an experiment; return its config and one record per stage."""
     cfg = load_experiment(path)
     run_dir = Path(runs_dir) / cfg.name
-    town = townlet_env.make_config(**cfg.stage_town("anneal")).model_dump(mode="json")
-    try:
-        check_base_release(town, Registry(Path(runs_dir) / cfg.promote.registry), cfg.name)
-    except SequencingError as exc:
-        raise PipelineError(str(exc)) from None
-    _write_json(run_dir / EXPERIMENT_FILE, cfg.model_dump(mode="json"))
+    preflight(cfg, Path(runs_dir))  # the sequencing rules; writes runs/<name>/experiment.json
     tracker = Tracker(cfg.tracking, run_dir, cfg.name, cfg.model_dump(mode="json"))
     records: dict[str, StageRecord] = {}
     try:
@@ -315,9 +297,8 @@ def run_experiment(
             records[stage] = record
             tracker.log({f"pipeline/{stage}_seconds": record.seconds})
             echo(f"[{stage}] done in {record.seconds:.1f}s")
-        released = records["release"].result if "release" in records else None
-        if isinstance(released, ReleaseSummary):
-            echo(f"released policy: {released.release} (registry {released.registry})")
+        if "release" in records:
+            echo(f"released policy: {records['release'].result.headline()}")
     finally:
         tracker.finish()
     return cfg, records

@@ -15,12 +15,35 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+import townlet_env
 from townlet_env.atomic import write_json_atomic
 from training.experiment import ExperimentConfig
 from training.gate import Decision, summary_metrics
 from training.promotion import GateOutcome, gate_candidate, registry_for, release_candidate
+from training.sequencing import SequencingError, check_base_release
 from training.stage_results import AnnealSummary, PipelineError, PromoteSummary, ReleaseSummary
 from training.tracking import Tracker
+
+EXPERIMENT_FILE = "experiment.json"
+#: The summary types of this module's stages.
+RESULTS: dict[str, Any] = {"promote": PromoteSummary, "release": ReleaseSummary}
+
+
+def preflight(cfg: ExperimentConfig, runs_dir: Path) -> None:
+    """Before any stage: apply the sequencing rules, then write ``runs/<name>/experiment.json``.
+
+    Raises:
+        PipelineError: the experiment turns on social rewards or perturbations and the base
+            release lacks its green windows (the message names them).
+
+    """
+    town = townlet_env.make_config(**cfg.stage_town("anneal")).model_dump(mode="json")
+    try:
+        check_base_release(town, registry_for(cfg, runs_dir), cfg.name)
+    except SequencingError as exc:
+        raise PipelineError(str(exc)) from None
+    (runs_dir / cfg.name).mkdir(parents=True, exist_ok=True)
+    write_json_atomic(runs_dir / cfg.name / EXPERIMENT_FILE, cfg.model_dump(mode="json"))
 
 
 def _runs_dir(stage_dir: Path) -> Path:
