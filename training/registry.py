@@ -122,13 +122,14 @@ class Registry:
             IdentityMismatch: the town's observation signature or config differs.
 
         """
-        from sb3_contrib import MaskablePPO  # heavy; only loading needs it
-
         rid = release if release is not None else self.current()
         if rid is None:
             raise RegistryError(f"{self.root}: no release yet; promote a candidate first (townlet promote RUN_DIR)")
         check_town(self.identity(rid), town, f"release {rid}")
-        return MaskablePPO.load(os.fspath(self.policy_path(rid)), device="cpu")
+        path = self.policy_path(rid)
+        from sb3_contrib import MaskablePPO  # heavy; only loading needs it
+
+        return MaskablePPO.load(os.fspath(path), device="cpu")
 
     # --- writing -------------------------------------------------------------------------
 

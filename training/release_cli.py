@@ -115,7 +115,7 @@ def releases_main(argv: Sequence[str]) -> int:
         print(f"  #{event['seq']} {event['kind']:<8} {where}{greens}: {event['reason']}")
     if current:
         ident = registry.identity(current)
-        print(f"serving {current}: policy {ident.policy_sha256[:12]}, experiment {ident.experiment}, ")
+        print(f"serving {current}: policy {ident.policy_sha256[:12]}, experiment {ident.experiment}")
         print(f"  obs {ident.obs_variant}/{ident.obs_signature}, config {ident.config_id}, commit {ident.git_commit}")
     return 0
 
