@@ -49,11 +49,12 @@ def _two(**kw) -> tuple[WindowObservation, ...]:
 
 # (case, inputs, config, decision, a reason fragment)
 CASES = [
-    ("equal to the release", GateInputs(_two(), release="r1"), CFG, Decision.PROMOTE, "2 green windows against release r1"),
+    ("equal to the release", GateInputs(_two(), release="r1"), CFG, Decision.PROMOTE,
+     "2 green windows against release r1"),
     ("first release, floors only", GateInputs(_two(base=False, agreement=None)), CFG, Decision.PROMOTE,
      "first release"),
-    ("better return but starving", GateInputs(_two(mean_daily_return=2.0, alerts={"starvation_spike": 4}), release="r1"),
-     CFG, Decision.HOLD, "starvation_spike (4 ticks) not in allowed_alerts"),
+    ("better return but starving",
+     GateInputs(_two(mean_daily_return=2.0, alerts={"starvation_spike": 4}), release="r1"), CFG, Decision.HOLD, "starvation_spike (4 ticks) not in allowed_alerts"),
     ("allowed alert", GateInputs(_two(alerts={"rivalry_spike": 2}), release="r1"), CFG, Decision.PROMOTE, "green"),
     ("self-sufficiency out of band", GateInputs(_two(self_sufficiency=0.8), release="r1"), CFG, Decision.HOLD,
      "self_sufficiency 0.800 vs release 0.900: out of band"),
