@@ -24,7 +24,6 @@ from __future__ import annotations
 import dataclasses
 import enum
 import math
-from collections.abc import Mapping
 from dataclasses import KW_ONLY
 from typing import Any, Literal
 
@@ -203,11 +202,3 @@ def summary_metrics(decision: GateDecision) -> dict[str, Any]:
         if w.get("agreement") is not None:
             out[f"{prefix}/shadow_agreement"] = w["agreement"]
     return out
-
-
-def observation_of(data: Mapping[str, Any]) -> WindowObservation:
-    """A window record (``to_json`` or a verdict) back as a :class:`WindowObservation`."""
-    return WindowObservation(
-        int(data["index"]), int(data["ticks"]), dict(data["kpis"]), dict(data["alerts"]),
-        release_kpis=data.get("release_kpis"), agreement=data.get("agreement"),
-    )  # fmt: skip
