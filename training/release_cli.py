@@ -144,7 +144,7 @@ def drill_main(argv: Sequence[str]) -> int:
     return 0 if report["passed"] else 1
 
 
-PROMOTE = Command("gate a run's policy, release it on PROMOTE; exit 3 HOLD, 4 FAIL (needs the [train] extra)", promote_main)
+PROMOTE = Command("gate a run's policy, release it on PROMOTE; 3 HOLD, 4 FAIL (needs the [train] extra)", promote_main)
 ROLLBACK = Command("serve the previous release again (needs the [train] extra)", rollback_main)
 RELEASES = Command("list the release registry's history (needs the [train] extra)", releases_main)
 DRILL = Command("rehearse promote -> rollback on a run's policies (needs the [train] extra)", drill_main)
