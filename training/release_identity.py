@@ -89,7 +89,7 @@ class Identity:
     dataset_sha256: str | None  #: SHA-256 of the dataset's manifest.json
     policy_sha256: str
     experiment: str
-    git_commit: str | None
+    git_commit: str | None  #: the checkout's HEAD when the candidate was gated
 
     def to_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
