@@ -27,7 +27,7 @@ LIGHT_STAMP := $(LIGHT_VENV)/.installed
 # disk; any other spec downloads a multi-GB CUDA build (see shared DEPENDENCIES.md).
 TORCH_SPEC ?= torch==2.13.0
 
-# The main job: the poc experiment end to end (capture -> bc -> anneal -> evaluate).
+# The main job: the poc experiment end to end (capture -> bc -> anneal -> evaluate -> promote -> release).
 RUN_CMD ?= townlet run experiments/poc.yaml
 
 # pytest workers (pytest-xdist); 0 runs in-process. Two cores on every machine here.

@@ -337,7 +337,7 @@ def test_pyproject_registers_the_training_commands() -> None:
     tomllib = pytest.importorskip("tomllib")
     project = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text())["project"]
     group = project["entry-points"][cli.COMMAND_GROUP]
-    assert set(group) == {"run", "dataset", "golden"}
+    assert set(group) == {"run", "dataset", "golden", "promote", "rollback", "releases", "drill"}
     for name, value in group.items():
         command = EntryPoint(name, value, cli.COMMAND_GROUP).load()
         assert callable(command) and "[train] extra" in command.help

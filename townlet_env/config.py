@@ -239,6 +239,13 @@ class TownConfig(Strict):
         digest.update(self.manifest_path().read_bytes())
         return digest.hexdigest()
 
+    def reward_config_id(self) -> str:
+        """A short hash (16 hex digits) of the ``rewards`` section: the golden sign-off and
+        the release registry compare it to tell a reward change.
+        """
+        rewards = json.dumps(self.rewards.model_dump(mode="json"), sort_keys=True).encode()
+        return hashlib.sha256(rewards).hexdigest()[:16]
+
 
 def deep_merge(base: Mapping[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
     """``base`` with ``overrides`` on top; nested mappings merge key by key, other values replace."""

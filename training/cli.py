@@ -1,5 +1,8 @@
 """``townlet run ...`` and ``townlet dataset ...``: the training half of the ``townlet`` CLI.
 
+The release commands (``promote``, ``rollback``, ``releases``, ``drill``) are in
+:mod:`training.release_cli`.
+
 Training registers these commands with the ``townlet`` command line through the
 ``townlet.commands`` entry-point group (see ``pyproject.toml``); ``townlet_env`` finds them
 with :mod:`importlib.metadata` and never imports this package itself. Each entry point is
@@ -34,7 +37,8 @@ def run_main(argv: Sequence[str]) -> int:
     from townlet_env.config import ConfigError
     from training.pipeline import PipelineError, run_experiment, summary_rows
 
-    parser = argparse.ArgumentParser(prog="townlet run", description="Run capture -> bc -> anneal -> evaluate.")
+    stages = "capture -> bc -> anneal -> evaluate -> promote -> release"
+    parser = argparse.ArgumentParser(prog="townlet run", description=f"Run {stages}.")
     parser.add_argument("experiment", help="experiment YAML, e.g. experiments/poc.yaml")
     parser.add_argument("--runs-dir", default="runs", help="where stage outputs go (default: runs/)")
     parser.add_argument("--force", action="store_true", help="rerun every stage even if its inputs are unchanged")

@@ -1,4 +1,4 @@
-"""Experiment configs: one YAML file chains capture -> bc -> anneal -> evaluate.
+"""Experiment configs: one YAML file chains capture -> bc -> anneal -> evaluate -> promote -> release.
 
 Each section is the stage's own pydantic model (``extra="forbid"``), so a typo names the
 section and key. ``town`` holds the config overrides every stage shares (observation
@@ -16,17 +16,25 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 import townlet_env
 from townlet_env.config import ConfigError
 from townlet_env.yamlfile import read_mapping, validate
-from training.anneal import AnnealConfig
+from training.anneal import STAGE_SEED_STRIDE, AnnealConfig
 from training.bc import BCConfig
 from training.capture import TOWN_OWNED, CaptureConfig
 from training.evaluate import EvalConfig
 from training.expert import check_option_mode
+from training.gate import GateConfig
 from training.tracking import TrackingConfig
 
-StageName = Literal["capture", "bc", "anneal", "evaluate"]
-STAGE_ORDER: tuple[StageName, ...] = ("capture", "bc", "anneal", "evaluate")
+StageName = Literal["capture", "bc", "anneal", "evaluate", "promote", "release"]
+STAGE_ORDER: tuple[StageName, ...] = ("capture", "bc", "anneal", "evaluate", "promote", "release")
 #: A stage needs the outputs of these earlier stages when it runs.
-REQUIRES: dict[str, tuple[str, ...]] = {"capture": (), "bc": ("capture",), "anneal": (), "evaluate": ("anneal",)}
+REQUIRES: dict[str, tuple[str, ...]] = {
+    "capture": (),
+    "bc": ("capture",),
+    "anneal": (),
+    "evaluate": ("anneal",),
+    "promote": ("anneal",),
+    "release": ("promote",),
+}
 
 
 class EvaluateConfig(BaseModel):
@@ -36,6 +44,14 @@ class EvaluateConfig(BaseModel):
 
     eval: EvalConfig = EvalConfig()
     video_ticks: int = Field(180, ge=0, description="ticks of rollout video per policy (0: none)")
+
+
+class ReleaseConfig(BaseModel):
+    """The release stage: serve the promoted candidate (the registry is ``promote.registry``)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    reason: str = Field("pipeline release", description="recorded in the registry's history")
 
 
 class ExperimentConfig(BaseModel):
@@ -53,6 +69,8 @@ class ExperimentConfig(BaseModel):
     bc: BCConfig = BCConfig()
     anneal: AnnealConfig = AnnealConfig()
     evaluate: EvaluateConfig = EvaluateConfig()
+    promote: GateConfig = GateConfig()
+    release: ReleaseConfig = ReleaseConfig()
     tracking: TrackingConfig = TrackingConfig()
 
     @model_validator(mode="after")
@@ -76,7 +94,21 @@ class ExperimentConfig(BaseModel):
         clash = set(self.evaluate.eval.seeds) & set(self.capture.seeds) if "capture" in self.stages else set()
         if clash:
             raise ValueError(f"evaluate.eval.seeds {sorted(clash)} are also capture seeds; held-out means unseen")
+        self._gate_seeds_held_out()
         return self
+
+    def _gate_seeds_held_out(self) -> None:
+        if "promote" not in self.stages:
+            return
+        seen = set(self.evaluate.eval.seeds) | set(self.anneal.eval.seeds)
+        seen |= set(self.capture.seeds) if "capture" in self.stages else set()
+        clash = set(self.promote.seeds) & seen
+        if clash:
+            raise ValueError(f"promote.seeds {sorted(clash)} are capture or evaluation seeds; gate on unseen towns")
+        top = self.anneal.seed + STAGE_SEED_STRIDE * (len(self.anneal.shares) + 1)
+        trained = sorted(s for s in self.promote.seeds if self.anneal.seed <= s < top)
+        if trained:
+            raise ValueError(f"promote.seeds {trained} lie in the anneal's training seeds [{self.anneal.seed}, {top})")
 
     def stage_town(self, stage: StageName) -> dict[str, Any]:
         """The town overrides a stage runs with."""

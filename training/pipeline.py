@@ -1,11 +1,13 @@
-"""``townlet run EXPERIMENT.yaml``: capture -> bc -> anneal -> evaluate, with skip-if-unchanged.
+"""``townlet run EXPERIMENT.yaml``: capture -> bc -> anneal -> evaluate -> promote -> release, skip-if-unchanged.
 
 Each stage writes its outputs and a ``manifest.json`` under ``runs/<name>/<stage>/``. The
 manifest records a hash of the stage's inputs (its config section, the town config
 identity, the townlet version and the digests of the upstream stages' outputs) and the
 SHA-256 of every output file. A rerun skips a stage whose input hash matches and whose
 outputs are intact, and reruns it (and, through the digests, everything downstream) when
-anything it depends on changed. Everything is logged to W&B through one :class:`Tracker`.
+anything it depends on changed (``promote`` and ``release`` also rerun when the registry no
+longer serves what they recorded). Everything is logged to W&B through one :class:`Tracker`.
+Before any stage the sequencing rules may refuse the run (:func:`release_stages.preflight`).
 """
 
 from __future__ import annotations
@@ -34,23 +36,21 @@ from training.evaluate import Scores, score_against_baselines
 from training.experiment import ExperimentConfig, StageName, load_experiment
 from training.learned import LearnedController
 from training.ppo import learn, load_checkpoint
-from training.stage_results import AnnealSummary, BCSummary, CaptureSummary
+from training.release_stages import RESULTS, STILL_VALID, preflight, run_promote, run_release
+from training.stage_results import AnnealSummary, BCSummary, CaptureSummary, PipelineError
 from training.tracking import Tracker
 from training.vec_env import TownVecEnv
 
 MANIFEST = "manifest.json"
-StageResult = CaptureSummary | BCSummary | AnnealSummary | Scores
+StageResult = Any  # each stage's summary: a frozen dataclass with to_json, from_json and headline
 #: Each stage's summary type (its ``result`` in the stage manifest).
-RESULT_TYPES: dict[str, type[CaptureSummary] | type[BCSummary] | type[AnnealSummary] | type[Scores]] = {
+RESULT_TYPES: dict[str, Any] = {
     "capture": CaptureSummary,
     "bc": BCSummary,
     "anneal": AnnealSummary,
     "evaluate": Scores,
+    **RESULTS,
 }
-
-
-class PipelineError(RuntimeError):
-    """A stage's gate failed; the message says which and why."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -250,6 +250,8 @@ RUNNERS: dict[str, Runner] = {
     "bc": _run_bc,
     "anneal": _run_anneal,
     "evaluate": _run_evaluate,
+    "promote": run_promote,
+    "release": run_release,
 }
 
 
@@ -276,6 +278,7 @@ def run_experiment(
     """Run (or resume) an experiment; return its config and one record per stage."""
     cfg = load_experiment(path)
     run_dir = Path(runs_dir) / cfg.name
+    preflight(cfg, Path(runs_dir))  # the sequencing rules; writes runs/<name>/experiment.json
     tracker = Tracker(cfg.tracking, run_dir, cfg.name, cfg.model_dump(mode="json"))
     records: dict[str, StageRecord] = {}
     try:
@@ -283,6 +286,8 @@ def run_experiment(
             stage_dir = run_dir / stage
             key = _input_hash(cfg, stage, records)
             previous = None if force else _previous(stage_dir, key)
+            if previous and stage in STILL_VALID and not STILL_VALID[stage](cfg, Path(runs_dir), previous.result):
+                previous = None
             if previous is not None:
                 records[stage] = previous
                 echo(f"[{stage}] inputs unchanged: skipped")
@@ -297,6 +302,8 @@ def run_experiment(
             records[stage] = record
             tracker.log({f"pipeline/{stage}_seconds": record.seconds})
             echo(f"[{stage}] done in {record.seconds:.1f}s")
+        if "release" in records:
+            echo(f"released policy: {records['release'].result.headline()}")
     finally:
         tracker.finish()
     return cfg, records

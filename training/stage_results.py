@@ -78,3 +78,53 @@ class AnnealSummary:
 
     def headline(self) -> str:
         return f"{self.status} after {self.stages} stage attempts"
+
+
+class PipelineError(RuntimeError):
+    """A stage's gate failed; the message says which and why."""
+
+
+@dataclasses.dataclass(frozen=True)
+class PromoteSummary:
+    """The promotion gate's decision on the run's candidate."""
+
+    candidate: str
+    decision: str  #: PROMOTE, HOLD or FAIL
+    compared_with: str | None  #: the serving release it was compared against
+    reasons: tuple[str, ...]
+    report: str  #: the gate report (``gate.json``)
+    serving: bool  #: the candidate already is the serving release (a re-evaluation)
+
+    def to_json(self) -> dict[str, Any]:
+        return {**dataclasses.asdict(self), "reasons": list(self.reasons)}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> PromoteSummary:
+        return cls(str(data["candidate"]), str(data["decision"]), data["compared_with"], tuple(data["reasons"]),
+                   str(data["report"]), bool(data["serving"]))  # fmt: skip
+
+    def headline(self) -> str:
+        against = f"against {self.compared_with}" if self.compared_with else "first release"
+        return f"{self.decision} ({against}): {self.reasons[0] if self.reasons else ''}"
+
+
+@dataclasses.dataclass(frozen=True)
+class ReleaseSummary:
+    """The release the run ended with."""
+
+    release: str
+    candidate: str
+    policy_sha256: str
+    previous: str | None  #: the release served before (None: the first release)
+    registry: str
+
+    def to_json(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> ReleaseSummary:
+        return cls(str(data["release"]), str(data["candidate"]), str(data["policy_sha256"]), data["previous"],
+                   str(data["registry"]))  # fmt: skip
+
+    def headline(self) -> str:
+        return f"serving {self.release} (policy {self.policy_sha256[:12]}) from {self.registry}"

@@ -13,8 +13,12 @@ pytest.importorskip("wandb")
 import yaml
 
 from townlet_env.config import ConfigError
+from training.datasets import sha256_file
 from training.experiment import load_experiment
-from training.pipeline import run_experiment
+from training.pipeline import PipelineError, run_experiment
+from training.registry import Registry
+from training.release_cli import DRILL
+from training.release_stages import preflight
 from training.tracking import read_offline_run
 
 pytestmark = pytest.mark.train
@@ -47,6 +51,10 @@ def _write(tmp_path: Path, data: dict) -> Path:
         ({"town": {"action_mode": "primitive"}}, "town.action_mode: training plays the option action space"),
         ({"evaluate": {"eval": {"seeds": [0]}}}, "are also capture seeds"),
         ({"town": {"num_agnets": 3}}, "num_agnets"),
+        ({"promote": {"seeds": [1000000]}}, "promote.seeds [1000000] are capture or evaluation seeds"),
+        ({"promote": {"seeds": [5]}}, "promote.seeds [5] lie in the anneal's training seeds"),
+        ({"stages": ["anneal", "release"]}, "stage 'release' needs ['promote']"),
+        ({"promote": {"floors": {"self_sufficency": 0.5}}}, "unknown KPI ['self_sufficency']"),
     ],
 )
 def test_bad_experiment_names_the_problem(tmp_path: Path, patch: dict, expected: str) -> None:
@@ -66,8 +74,9 @@ def test_tiny_pipeline_logs_offline_and_skips_unchanged_stages(tmp_path: Path, m
     data["evaluate"]["video_ticks"] = 9
     path = _write(tmp_path, data)
 
-    cfg, first = run_experiment(path, runs, echo=lambda _: None)
-    assert [r.status for r in first.values()] == ["ran"] * 4
+    lines: list[str] = []
+    cfg, first = run_experiment(path, runs, echo=lines.append)
+    assert [r.status for r in first.values()] == ["ran"] * 6
     bc_result = json.loads((runs / "tiny" / "bc" / "bc_result.json").read_text())
     offline = sorted((runs / "tiny" / "wandb").glob("offline-run-*"))
     assert len(offline) == 1
@@ -78,9 +87,16 @@ def test_tiny_pipeline_logs_offline_and_skips_unchanged_stages(tmp_path: Path, m
     assert logged.series("eval/normalised_score") == [pytest.approx(evaluation["normalised_score"])]
     assert logged.config["name"] == cfg.name
     assert (runs / "tiny" / "evaluate" / "learned.gif").stat().st_size > 0
+    released = first["release"].result.release
+    registry = Registry(runs / "tiny-registry")
+    assert registry.current() == released and f"released policy: serving {released}" in lines[-1]
+    assert registry.identity(released).policy_sha256 == sha256_file(Path(first["anneal"].result.last_good))
+    assert logged.series("gate/decision") == ["PROMOTE"]
+    assert logged.series("gate/window1/green") == [1] and logged.series("gate/window2/green") == [1]
+    assert registry.green_streak(released) == 2
 
     _, second = run_experiment(path, runs, echo=lambda _: None)
-    assert [r.status for r in second.values()] == ["skipped"] * 4
+    assert [r.status for r in second.values()] == ["skipped"] * 6
 
     data["bc"]["epochs"] = 3  # bc changes: capture is reused, everything downstream reruns
     _, third = run_experiment(_write(tmp_path, data), runs, echo=lambda _: None)
@@ -89,7 +105,21 @@ def test_tiny_pipeline_logs_offline_and_skips_unchanged_stages(tmp_path: Path, m
         "bc": "ran",
         "anneal": "ran",
         "evaluate": "ran",
+        "promote": "ran",
+        "release": "ran",
     }
+    assert third["promote"].result.compared_with == released  # gated against the serving release, in shadow
+    assert registry.current() == third["release"].result.release != released
+
+    # The drill on the tiny run (what CI runs): promote, serve, roll back, on a scratch registry.
+    assert DRILL([str(runs / "tiny")]) == 0
+    assert "Release drill: PASSED" in (runs / "tiny" / "drill" / "report.md").read_text()
+
+    # Social rewards need a base release with two green windows; this registry's has them.
+    social = {**data, "name": "tiny_social", "town": {**data["town"], "rewards": {"social_stage": "C1"}}}
+    preflight(load_experiment(_write(tmp_path, social)), runs)
+    with pytest.raises(PipelineError, match=r"missing: window 1, window 2"):
+        preflight(load_experiment(_write(tmp_path, social)), tmp_path / "fresh-runs")
 
 
 def test_tampered_output_reruns_its_stage(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -18,7 +18,6 @@ after that, so a difference the fingerprints miss is still caught.
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 from dataclasses import dataclass
@@ -75,10 +74,9 @@ def signoff_identity() -> dict[str, str]:
     """The default town's observation signature, reward config id and config identity."""
     par = townlet_env.parallel_env()
     cfg = par.unwrapped.config
-    rewards = json.dumps(cfg.rewards.model_dump(mode="json"), sort_keys=True).encode()
     return {
         "obs_signature": str(par.unwrapped.layout.signature()["hash"]),
-        "reward_config_id": hashlib.sha256(rewards).hexdigest()[:16],
+        "reward_config_id": cfg.reward_config_id(),
         "config_id": cfg.identity(),
         "config_label": cfg.config_id,
     }
