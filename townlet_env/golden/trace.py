@@ -34,7 +34,7 @@ EVERY = 100
 StateTweak = Callable[[WorldState, Rules, np.random.Generator], None]
 TickHook = Callable[[WorldState], None]
 #: Arrays indexed by object, not by seat.
-OBJECT_FIELDS = ("holder", "stock")
+OBJECT_FIELDS = ("holder", "stock", "out_of_service", "price_factor")  # world arrays not indexed by seat
 POLICIES = ("random", "expert", "wait")
 
 
