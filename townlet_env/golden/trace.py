@@ -50,7 +50,7 @@ class Case:
             ``"wait"`` (everybody waits: the idle baseline).
         env_kwargs: ``parallel_env`` keyword arguments, as sorted items.
         on_reset: optional tweak of the state right after reset (same shape as capture's).
-        hook: optional ``rules -> per-tick hook`` factory, called after every step.
+        hook: optional ``town -> per-tick hook`` factory (given the unwrapped env), called after every step.
         description: one line on what the case pins.
         idle_until: everybody waits until this tick, then ``policy`` acts (late starters).
 
@@ -62,7 +62,7 @@ class Case:
     policy: str
     env_kwargs: tuple[tuple[str, Any], ...]
     on_reset: StateTweak | None = field(default=None, compare=False)
-    hook: Callable[[Rules], TickHook] | None = field(default=None, compare=False)
+    hook: Callable[[Any], TickHook] | None = field(default=None, compare=False)
     description: str = ""
     idle_until: int = 0
 
@@ -182,7 +182,7 @@ def run_case(case: Case, every: int = EVERY) -> Trace:
     obs, _ = par.reset(seed=case.seed)
     if case.on_reset is not None:
         case.on_reset(town.world, town.rules, np.random.default_rng(2_000 + case.seed))
-    hook = case.hook(town.rules) if case.hook is not None else None
+    hook = case.hook(town) if case.hook is not None else None
     rng = np.random.default_rng(1_000 + case.seed)
     expert = ScriptedExpert(town.rules, seed=case.seed) if case.policy == "expert" else None
     names = action_names(town.config.action_mode)
