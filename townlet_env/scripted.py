@@ -39,7 +39,6 @@ so a call is a few dozen numpy operations whatever the number of seats.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -56,6 +55,17 @@ from townlet_env.actions import (
     OPT_WORK,
 )
 from townlet_env.config import TICKS_PER_DAY
+from townlet_env.expert_params import (
+    BEDTIME,
+    FIELD,
+    FREE,
+    MORNING,
+    SHIFT,
+    SOON_AT,
+    WORK_AT,
+    ExpertParams,
+    schedule_tables,
+)
 from townlet_env.world.rules import Rules
 from townlet_env.world.state import WorldState
 from townlet_env.world.systems.navigation import chat_targets
@@ -66,93 +76,6 @@ PRIORITY = np.array(
     [NEED, KEEP, OPT_CHAT, OPT_WORK, NEED, OPT_WORK, OPT_SLEEP, OPT_CHAT, OPT_CHAT, OPT_GO_HOME, OPT_WAIT]
 )
 _CRIT, _KEEP, _WORK_CHAT, _WORK, _WANT, _EARLY, _BED, _CHATTING, _CHAT, _AWAY, _IDLE = range(len(PRIORITY))
-BIG = 1 << 20
-# Integer table columns: workplace field, travel at which work is due, travel at which the
-# next stretch is "soon". Bool table columns: free time, pre-shift morning, bedtime near, shift.
-_FIELD, _WORK_AT, _SOON_AT = range(3)
-_FREE, _MORNING, _BEDTIME, _SHIFT = range(4)
-
-
-@dataclass(frozen=True)
-class ExpertParams:
-    """Thresholds (needs in [0, 1]) and times (ticks) of the routine."""
-
-    prep_ticks: int = 180  #: wake this long before the shift starts
-    idle_wake: int = 420  #: wake minute of seats without a job
-    travel_margin: int = 12  #: leave for work this much earlier than the path length
-    lead_ticks: int = 150  #: top needs up this long before the night or the commute
-    after_block: int = 45  #: ticks after a night/shift before food can be reached
-    floor: float = 0.36  #: projected level a need must keep through the next stretch
-    eat_low: float = 0.42  #: eat whenever hunger is below this
-    eat_cap: float = 0.8  #: never top up hunger above this
-    wash_low: float = 0.4
-    wash_cap: float = 0.85
-    nap_energy: float = 0.22  #: nap in free time below this energy
-    wake_energy: float = 0.85  #: a nap lasts until this energy
-    rested: float = 0.97  #: at night, stay up (at home) above this energy
-    bed_early: int = 30  #: head to bed this long before bedtime when nothing else is due
-    critical: float = 0.16  #: a need this low overrides work, sleep and queue manners
-    chat_every: int = 10  #: chats start only on minutes divisible by this
-    chat_prob: float = 1.0  #: chance per eligible minute of starting a chat (1: deterministic)
-    chat_needs: float = 0.4  #: chat only with every need above this
-    chat_range: int = 12  #: chat only with a target within this Manhattan distance
-    chat_ticks: int = 40  #: give up a chat that has not reached its partner by then
-    avoid_rivalry: float = 0.3  #: no chat toward, and no top-up behind, a seat with more rivalry than this
-    work_drain: tuple[float, float, float] = (0.0, 0.0001, 0.0002)  #: extra decay at work
-    meet_full: float = 0.9  #: skip an arranged meet's meal above this hunger
-
-
-def _schedule_tables(rules: Rules, p: ExpertParams) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per (job row, minute of day) tables; row ``-1`` is the unemployed seat.
-
-    Returns ``ints[R, D, 3]`` (``_FIELD``, ``_WORK_AT``, ``_SOON_AT``), ``flags[R, D, 4]``
-    (``_FREE``, ``_MORNING``, ``_BEDTIME``, ``_SHIFT``) and ``thresholds[R, D, 4, 3]``: per need, the
-    level below which it is served, for (not soon, awake), (soon, awake), (not soon,
-    asleep), (soon, asleep).
-    """
-    day = TICKS_PER_DAY
-    night_len = int(rules.aff_duration[rules.opt_sleep])
-    decay = rules.decay.astype(np.float64) + 0.5 * np.asarray(p.work_drain)
-    m = np.arange(day)
-    jobs = [(int(s), int(e), int(t)) for s, e, t in zip(rules.job_start, rules.job_end, rules.job_type, strict=True)]
-    rows = len(jobs) + 1
-    ints = np.zeros((rows, day, 3), dtype=np.int32)
-    flags = np.zeros((rows, day, 4), dtype=bool)
-    thr = np.zeros((rows, day, 4, 3), dtype=np.float32)
-    for r, (start, end, field) in enumerate([*jobs, (0, 0, 0)]):
-        has = r < len(jobs)
-        wake = (start - p.prep_ticks) % day if has else p.idle_wake
-        bed = (wake - night_len) % day
-        until_start, until_wake, until_bed = (start - m) % day, (wake - m) % day, (bed - m) % day
-        night = (m - bed) % day < night_len
-        in_shift = has & ((m - start) % day < end - start)
-        leave = until_start - p.travel_margin  # minus the travel, known per call
-        evening = ~night & ~in_shift & (~has | (until_bed < leave))
-        morning = has & ~night & ~in_shift & ~evening
-        block = np.where(night, 0, until_bed)  # ticks until the night (mornings: per call)
-        ints[r, :, _FIELD] = field
-        ints[r, :, _WORK_AT] = np.where(in_shift, -BIG, np.where(morning, leave, BIG))
-        soon_at = np.where(morning, leave - p.lead_ticks, np.where(block <= p.lead_ticks, -BIG, BIG))
-        ints[r, :, _SOON_AT] = np.where(in_shift, BIG, soon_at)
-        flags[r, :, _FREE] = ~night & ~in_shift
-        flags[r, :, _MORNING] = morning
-        flags[r, :, _BEDTIME] = evening & (until_bed <= p.bed_early)
-        flags[r, :, _SHIFT] = in_shift
-        # Ticks until each need can next be served, plus the walk to it afterwards.
-        horizon = np.where(night | evening, until_wake, np.where(in_shift, (end - m) % day, until_start + end - start))
-        hyg_horizon = np.where(evening & has, until_wake + p.prep_ticks + end - start, horizon)
-        low = np.array([p.eat_low, p.wash_low])
-        cap = np.array([p.eat_cap, p.wash_cap])
-        need = p.floor + decay[:2] * (np.stack([horizon, hyg_horizon], axis=1) + p.after_block)
-        soon_thr = np.maximum(low, np.minimum(cap, need))
-        awake_e = np.where(night, p.rested, np.where(evening, max(p.nap_energy, p.floor), p.nap_energy))
-        asleep_e = np.where(night, 2.0, p.wake_energy)
-        awake_e = np.where(in_shift, 0.0, awake_e)
-        asleep_e = np.where(in_shift, 0.0, asleep_e)
-        for code, (soon, e_thr) in enumerate(((False, awake_e), (True, awake_e), (False, asleep_e), (True, asleep_e))):
-            thr[r, :, code, :2] = soon_thr if soon else low
-            thr[r, :, code, 2] = e_thr
-    return ints, flags, thr
 
 
 class ScriptedExpert:
@@ -171,7 +94,7 @@ class ScriptedExpert:
         self.seed = seed
         self.rng = np.random.default_rng(seed)
         town = rules.town
-        self._ints, self._flags, self._thr = _schedule_tables(rules, self.params)
+        self._ints, self._flags, self._thr = schedule_tables(rules, self.params)
         self._dist = town.dist
         self._home_field = town.first_home_field
         self._need_opts = np.array([OPT_EAT, OPT_WASH, OPT_SLEEP])
@@ -228,9 +151,9 @@ class ScriptedExpert:
         ints = self._ints[job, minute]
         flags = self._flags[job, minute]
         y, x = state.pos[:, 0], state.pos[:, 1]
-        travel = self._dist[ints[:, _FIELD], y, x]
-        working = travel >= ints[:, _WORK_AT]
-        soon = travel >= ints[:, _SOON_AT]
+        travel = self._dist[ints[:, FIELD], y, x]
+        working = travel >= ints[:, WORK_AT]
+        soon = travel >= ints[:, SOON_AT]
         option = state.option
         needs = state.needs
         thr = self._thr[job, minute, soon + 2 * (option == OPT_SLEEP)]
@@ -245,7 +168,7 @@ class ScriptedExpert:
         hungry = needs[:, 0] < p.eat_low  # cooking is for real hunger, not for topping up
         if (hungry & ~need_ok[:, 0]).any():
             need_ok[:, 0] |= hungry & allowed[:, OPT_COOK] & self._cook_instead(state)
-        free = flags[:, _FREE] & ~working
+        free = flags[:, FREE] & ~working
 
         # The need to serve, if any: the lowest of those wanted (critical ones are lowest).
         serve = (want | crit) & need_ok
@@ -261,12 +184,12 @@ class ScriptedExpert:
         hit[:, _KEEP] = self._is_chore[option] & ~(working & (state.running < 0))
         hit[:, _WORK] = working & allowed[:, OPT_WORK]
         hit[:, _WANT] = serve.any(axis=1)
-        hit[:, _EARLY] = flags[:, _MORNING] & soon & allowed[:, OPT_WORK]
-        hit[:, _BED] = flags[:, _BEDTIME]
+        hit[:, _EARLY] = flags[:, MORNING] & soon & allowed[:, OPT_WORK]
+        hit[:, _BED] = flags[:, BEDTIME]
         hit[:, _CHATTING] = (option == OPT_CHAT) & (state.commit_until > state.tick + self._chat_since)
         # Chats (every ``chat_every`` minutes): with a coworker at arm's length during the
         # shift, or with a friend nearby in free time when there is nothing better to do.
-        chat = allowed[:, OPT_CHAT] & ((flags[:, _SHIFT] & state.arrived) | (free & ~soon))
+        chat = allowed[:, OPT_CHAT] & ((flags[:, SHIFT] & state.arrived) | (free & ~soon))
         if minute % p.chat_every == 0 and chat.any():
             chat &= ~hit[:, :_WORK_CHAT].any(axis=1) & (needs.min(axis=1) > p.chat_needs)
             chat[free] &= ~hit[free, _WORK:_CHAT].any(axis=1)
