@@ -29,7 +29,7 @@ def write_bytes_atomic(path: str | Path, data: bytes) -> None:
     except BaseException:  # any failure, interrupts included: never leave the temp file behind
         Path(tmp).unlink(missing_ok=True)
         raise
-    _fsync_dir(path.parent)
+    fsync_dir(path.parent)
 
 
 def write_text_atomic(path: str | Path, text: str) -> None:
@@ -42,7 +42,8 @@ def write_json_atomic(path: str | Path, data: Any, *, default: Any = None) -> No
     write_text_atomic(path, json.dumps(data, indent=2, sort_keys=True, default=default) + "\n")
 
 
-def _fsync_dir(folder: Path) -> None:
+def fsync_dir(folder: Path) -> None:
+    """Flush a folder's entries (a rename into it) to disk."""
     fd = os.open(folder, os.O_RDONLY)
     try:
         os.fsync(fd)

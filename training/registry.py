@@ -30,7 +30,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from townlet_env.atomic import write_json_atomic
+from townlet_env.atomic import fsync_dir, write_json_atomic
 from training.release_identity import Identity, check_town, file_sha256
 
 POINTER = "current.json"
@@ -50,14 +50,6 @@ def _no_step(name: str) -> None:
 
 #: Replaced by crash-safety tests to kill the process between steps (see ``_step`` calls).
 STEP_HOOK: Callable[[str], None] = _no_step
-
-
-def _fsync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _copy_durable(src: Path, dst: Path) -> None:
@@ -223,7 +215,7 @@ class Registry:
             write_json_atomic(tmp / "gate.json", dict(gate), default=str)
         STEP_HOOK("release_dir_written")
         os.rename(tmp, target)
-        _fsync_dir(target.parent)
+        fsync_dir(target.parent)
 
     def _swap_pointer(self, rid: str, previous: list[str], event: dict[str, Any]) -> None:
         body = {"format": POINTER_FORMAT, "seq": event["seq"], "release": rid, "previous": previous, "event": event}
@@ -235,7 +227,7 @@ class Registry:
             os.fsync(fh.fileno())
         STEP_HOOK("pointer_temp_written")
         os.replace(tmp, path)
-        _fsync_dir(self.root)
+        fsync_dir(self.root)
         STEP_HOOK("pointer_swapped")
         self._append_history(event)
         STEP_HOOK("history_appended")
