@@ -37,7 +37,7 @@ from training.experiment import ExperimentConfig, StageName, load_experiment
 from training.learned import LearnedController
 from training.ppo import learn, load_checkpoint
 from training.release_stages import RESULTS, STILL_VALID, preflight, run_promote, run_release
-from training.stage_results import AnnealSummary, BCSummary, CaptureSummary, PipelineError
+from training.stage_results import AnnealSummary, BCSummary, CaptureSummary, PipelineError, upstream_result
 from training.tracking import Tracker
 from training.vec_env import TownVecEnv
 
@@ -177,9 +177,7 @@ def _run_capture(cfg: ExperimentConfig, stage_dir: Path, records: dict[str, Stag
 def _run_bc(cfg: ExperimentConfig, stage_dir: Path, records: dict[str, StageRecord], tracker: Tracker) -> tuple[
     BCSummary, list[Path]
 ]:  # fmt: skip
-    captured = records["capture"].result
-    if not isinstance(captured, CaptureSummary):
-        raise PipelineError(f"the capture stage's record holds {type(captured).__name__}, not a capture summary")
+    captured = upstream_result(records, "capture", CaptureSummary)
     result, _ = train_bc(captured.dataset, cfg.bc, out_dir=stage_dir)
     held = result.held_out
     tracker.log({"bc/held_out_accuracy": held.accuracy, "bc/train_accuracy": result.train_accuracy})
@@ -228,9 +226,7 @@ def _run_evaluate(cfg: ExperimentConfig, stage_dir: Path, records: dict[str, Sta
     Scores, list[Path]
 ]:  # fmt: skip
     make_town = functools.partial(townlet_env.parallel_env, **cfg.stage_town("anneal"))
-    anneal = records["anneal"].result
-    if not isinstance(anneal, AnnealSummary):
-        raise PipelineError(f"the anneal stage's record holds {type(anneal).__name__}, not an anneal summary")
+    anneal = upstream_result(records, "anneal", AnnealSummary)
     model = _load_policy(cfg, anneal.last_good)
     scores = score_against_baselines(make_town, LearnedController(model), cfg.evaluate.eval)
     tracker.log({f"eval/return_{k}": v for k, v in scores.returns.items()})

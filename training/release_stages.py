@@ -21,7 +21,7 @@ from training.experiment import ExperimentConfig
 from training.gate import Decision, summary_metrics
 from training.promotion import GateOutcome, gate_candidate, registry_for, release_candidate
 from training.sequencing import SequencingError, check_base_release
-from training.stage_results import AnnealSummary, PipelineError, PromoteSummary, ReleaseSummary
+from training.stage_results import AnnealSummary, PipelineError, PromoteSummary, ReleaseSummary, upstream_result
 from training.tracking import Tracker
 
 EXPERIMENT_FILE = "experiment.json"
@@ -53,9 +53,7 @@ def _runs_dir(stage_dir: Path) -> Path:
 def run_promote(cfg: ExperimentConfig, stage_dir: Path, records: Mapping[str, Any], tracker: Tracker) -> tuple[
     PromoteSummary, list[Path]
 ]:  # fmt: skip
-    anneal = records["anneal"].result
-    if not isinstance(anneal, AnnealSummary):
-        raise PipelineError(f"the anneal stage's record holds {type(anneal).__name__}, not an anneal summary")
+    anneal = upstream_result(records, "anneal", AnnealSummary)
     registry = registry_for(cfg, _runs_dir(stage_dir))
     outcome = gate_candidate(cfg, anneal.last_good, stage_dir.parent, registry, stage_dir)
     _log_gate(tracker, outcome)
@@ -83,9 +81,7 @@ def _log_gate(tracker: Tracker, outcome: GateOutcome) -> None:
 def run_release(cfg: ExperimentConfig, stage_dir: Path, records: Mapping[str, Any], tracker: Tracker) -> tuple[
     ReleaseSummary, list[Path]
 ]:  # fmt: skip
-    promoted = records["promote"].result
-    if not isinstance(promoted, PromoteSummary):
-        raise PipelineError(f"the promote stage's record holds {type(promoted).__name__}, not a promote summary")
+    promoted = upstream_result(records, "promote", PromoteSummary)
     registry = registry_for(cfg, _runs_dir(stage_dir))
     report = json.loads(Path(promoted.report).read_text())
     outcome = _outcome_of(promoted, report)

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, TypeVar
+
+R = TypeVar("R")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -128,3 +130,16 @@ class ReleaseSummary:
 
     def headline(self) -> str:
         return f"serving {self.release} (policy {self.policy_sha256[:12]}) from {self.registry}"
+
+
+def upstream_result(records: Mapping[str, Any], stage: str, kind: type[R]) -> R:
+    """The result ``records[stage]`` holds, checked to be a ``kind``.
+
+    Raises:
+        PipelineError: the record holds something else (a damaged or foreign manifest).
+
+    """
+    result = records[stage].result
+    if not isinstance(result, kind):
+        raise PipelineError(f"the {stage} stage's record holds {type(result).__name__}, not a {kind.__name__}")
+    return result
